@@ -1,0 +1,193 @@
+"""Where images come from: an embedded stand-in, noise, and real data sets on disk."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from tenas_kit.errors import TenasError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _resize(images, resolution):
+    """uint8 (n, 3, h, w) -> uint8 (n, 3, R, R); only resamples when sizes differ."""
+    if images.shape[-2:] == (resolution, resolution):
+        return images
+    out = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def _pil_to_tensor(image, resolution):
+    image = image.convert("RGB")
+    if image.size != (resolution, resolution):
+        image = image.resize((resolution, resolution), Image.BILINEAR)
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+
+class TensorImages:
+    def __init__(self, images, description):
+        self.images, self.description = images, description
+
+    def __len__(self):
+        return len(self.images)
+
+    def load(self, indices):
+        return self.images[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
+
+
+class EmbeddedSource:
+    """Stand-in data that needs no download: crops of scikit-image's bundled photographs.
+
+    Each photograph is scaled so its short side is 4 crops wide (objects then
+    fill a crop roughly as in CIFAR), and a fixed pool of random crops is cut.
+    """
+
+    name = "embedded"
+    description = "random crops of scikit-image's bundled photographs (a stand-in for real data)"
+    priority = 100
+    photos = ("astronaut", "chelsea", "coffee", "rocket", "stereo_motorcycle", "hubble_deep_field", "camera", "grass", "gravel", "brick")
+    pool_size, scale = 4096, 4
+
+    def claims(self, spec):
+        return spec == self.name
+
+    def open(self, spec, dataset):
+        import skimage.data
+
+        generator = np.random.default_rng(0)
+        r = dataset.resolution
+        crops = []
+        for name in self.photos:
+            pixels = getattr(skimage.data, name)()
+            pixels = pixels[0] if isinstance(pixels, tuple) else pixels  # stereo pairs
+            photo = Image.fromarray(pixels).convert("RGB")
+            factor = r * self.scale / min(photo.size)
+            photo = photo.resize((round(photo.size[0] * factor), round(photo.size[1] * factor)), Image.BILINEAR)
+            array = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)
+            share = self.pool_size // len(self.photos)
+            ys = generator.integers(0, array.shape[1] - r + 1, size=share)
+            xs = generator.integers(0, array.shape[2] - r + 1, size=share)
+            crops += [array[:, y : y + r, x : x + r] for y, x in zip(ys, xs)]
+        return TensorImages(torch.stack(crops), f"embedded stand-in: {len(crops)} crops of {len(self.photos)} photographs")
+
+
+class SyntheticSource:
+    """Uniform noise images, for smoke tests; no real-image statistics at all."""
+
+    name = "synthetic"
+    description = "uniform random noise images (smoke tests only)"
+    priority = 100
+    size = 10000
+
+    def claims(self, spec):
+        return spec == self.name
+
+    def open(self, spec, dataset):
+        r = dataset.resolution
+
+        class Noise:
+            description = "synthetic uniform noise"
+
+            def __len__(self):
+                return SyntheticSource.size
+
+            def load(self, indices):
+                return torch.stack(
+                    [torch.from_numpy(np.random.default_rng(int(i)).integers(0, 256, (3, r, r), dtype=np.uint8)) for i in indices]
+                )
+
+        return Noise()
+
+
+class CifarSource:
+    """A torchvision CIFAR-10/100 root (``cifar-10-batches-py`` or ``cifar-100-python`` inside)."""
+
+    name = "cifar"
+    description = "torchvision CIFAR-10/100 root (training split)"
+    priority = 50
+
+    def claims(self, spec):
+        root = Path(spec)
+        return (root / "cifar-10-batches-py").is_dir() or (root / "cifar-100-python").is_dir()
+
+    def open(self, spec, dataset):
+        import torchvision
+
+        root = Path(spec)
+        kind = torchvision.datasets.CIFAR100 if (root / "cifar-100-python").is_dir() else torchvision.datasets.CIFAR10
+        try:
+            data = kind(str(root), train=True, download=False)
+        except Exception as exc:
+            raise TenasError(f"cannot read CIFAR data under '{spec}': {exc}") from None
+        images = _resize(torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous(), dataset.resolution)
+        return TensorImages(images, f"{kind.__name__} training split at {spec}")
+
+
+class ImageNet16Source:
+    """NAS-Bench-201's ImageNet16 pickles (``train_data_batch_1`` ...); classes 1-120 kept for ImageNet16-120.
+
+    Only the first training file is read: it holds over 10,000 images of the
+    120 classes, far more than a search draws.
+    """
+
+    name = "imagenet16"
+    description = "NAS-Bench-201 ImageNet16 pickles (train_data_batch_1)"
+    priority = 50
+
+    def claims(self, spec):
+        return (Path(spec) / "train_data_batch_1").is_file()
+
+    def open(self, spec, dataset):
+        path = Path(spec) / "train_data_batch_1"
+        try:
+            with open(path, "rb") as handle:
+                entry = pickle.load(handle, encoding="latin1")
+            data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 16, 16)
+            labels = np.asarray(entry["labels"])
+        except Exception as exc:
+            raise TenasError(f"cannot read ImageNet16 pickle '{path}': {exc}") from None
+        if dataset.num_classes == 120:
+            data = data[(labels >= 1) & (labels <= 120)]
+        return TensorImages(_resize(torch.from_numpy(data.copy()), dataset.resolution), f"ImageNet16 at {spec}")
+
+
+class ImageFolderSource:
+    """A directory of class sub-directories of images (torchvision ImageFolder layout), or a flat one."""
+
+    name = "imagefolder"
+    description = "a directory of images, ImageFolder layout or flat (labels unused)"
+    priority = 10
+
+    def claims(self, spec):
+        return Path(spec).is_dir()
+
+    def open(self, spec, dataset):
+        root = Path(spec)
+        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        return FileImages(files, dataset.resolution, f"{len(files)} image files under {spec}")
+
+
+class FileImages:
+    """Decodes only the images a batch needs, resized to the search resolution."""
+
+    def __init__(self, files, resolution, description):
+        self.files, self.resolution, self.description = files, resolution, description
+
+    def __len__(self):
+        return len(self.files)
+
+    def load(self, indices):
+        out = []
+        for i in indices:
+            try:
+                with Image.open(self.files[int(i)]) as image:
+                    out.append(_pil_to_tensor(image, self.resolution))
+            except Exception as exc:
+                raise TenasError(f"cannot read image '{self.files[int(i)]}': {exc}; remove or replace it.") from None
+        return torch.stack(out)

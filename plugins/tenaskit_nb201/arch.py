@@ -1,0 +1,43 @@
+"""NAS-Bench-201 architecture strings: ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
+
+from tenas_kit.errors import TenasError
+
+from .network import EDGES, NODES
+from .ops import OPS
+
+EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+def parse(text):
+    """Tuple of op names in canonical edge order."""
+    text = text.strip()
+    nodes = text.split("+")
+    if len(nodes) != NODES - 1:
+        raise _malformed(text, f"expected {NODES - 1} node groups joined by '+', found {len(nodes)}")
+    ops = []
+    for target, group in enumerate(nodes, start=1):
+        if not (group.startswith("|") and group.endswith("|")):
+            raise _malformed(text, f"node {target} group '{group}' must start and end with '|'")
+        items = group[1:-1].split("|")
+        if len(items) != target:
+            raise _malformed(text, f"node {target} needs {target} inputs, found {len(items)}")
+        for source, item in enumerate(items):
+            op, _, index = item.partition("~")
+            if op not in OPS:
+                raise _malformed(text, f"unknown op '{op}' (ops: {', '.join(OPS)})")
+            if index != str(source):
+                raise _malformed(text, f"'{item}' should read '{op}~{source}'")
+            ops.append(op)
+    return tuple(ops)
+
+
+def format(arch):
+    groups = []
+    for target in range(1, NODES):
+        items = [f"{arch[e]}~{j}" for e, (i, j) in enumerate(EDGES) if i == target]
+        groups.append("|" + "|".join(items) + "|")
+    return "+".join(groups)
+
+
+def _malformed(text, why):
+    return TenasError(f"malformed NAS-Bench-201 architecture '{text}': {why}; example: {EXAMPLE}")

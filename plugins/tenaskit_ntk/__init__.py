@@ -1,0 +1,34 @@
+"""kappa_N, the NTK condition number (TE-NAS trainability indicator), as a tenas-kit proxy."""
+
+from tenas_kit.hookspecs import hookimpl
+
+from .ntk import condition_number, empirical_ntk
+
+
+class NTKCondition:
+    name = "ntk"
+    description = "kappa_N: condition number of the empirical NTK at init (trainability, lower is better)"
+    higher_is_better = False
+
+    def settings(self, options, space_defaults):
+        return {
+            "batch_size": int(options.get("batch_size") or space_defaults.get("batch_size", 32)),
+            "init": options.get("init") or "pytorch",
+            "network": "supernet",
+        }
+
+    def prepare(self, ctx):
+        network = ctx.network("supernet", fan_mode="fan_out")
+        inputs = ctx.batch(ctx.settings["batch_size"])
+        chunk = ctx.option("ntk_chunk")
+
+        def score(mask):
+            network.mask = mask
+            return condition_number(empirical_ntk(network, inputs, chunk))
+
+        return score
+
+
+@hookimpl
+def register_proxies(register):
+    register(NTKCondition())

@@ -1,0 +1,41 @@
+"""R_N, the number of linear regions (TE-NAS expressivity indicator), as a tenas-kit proxy."""
+
+import torch
+
+from tenas_kit.hookspecs import hookimpl
+
+from .regions import activation_codes, count_distinct, crops
+
+
+class LinearRegions:
+    name = "regions"
+    description = "R_N: distinct ReLU activation patterns on the thin network (expressivity, higher is better)"
+    higher_is_better = True
+
+    def settings(self, options, space_defaults):
+        return {
+            "samples": int(options.get("region_samples") or 1000),
+            "batches": int(options.get("region_batches") or 3),
+            "crop": int(options.get("region_crop") or 3),
+            "init": options.get("init") or "pytorch",
+            "network": "thin",
+        }
+
+    def prepare(self, ctx):
+        s = ctx.settings
+        network = ctx.network("thin", fan_mode="fan_in", in_channels=1)
+        rng = ctx.rng("crops")
+        batches = [crops(ctx.batch(s["samples"], stream=f"images{b}"), s["crop"], rng) for b in range(s["batches"])]
+
+        def score(mask):
+            network.mask = mask
+            # BatchNorm normalises each batch on its own, as the reference's 3 batches of 1000 do.
+            codes = torch.cat([activation_codes(network, batch) for batch in batches])
+            return float(count_distinct(codes))
+
+        return score
+
+
+@hookimpl
+def register_proxies(register):
+    register(LinearRegions())

@@ -1,0 +1,45 @@
+"""Counting linear regions: distinct ReLU on/off codes over a set of inputs.
+
+A sample's code is the sign pattern (1 if > 0) of the outputs of every ReLU
+module that acts on a 4-D tensor, concatenated. Codes are packed into bytes and
+deduplicated, which is exact and linear in the number of samples.
+"""
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+
+@torch.no_grad()
+def activation_codes(network, inputs):
+    """bool tensor (n, units): the concatenated ReLU sign pattern of each sample."""
+    captured = []
+
+    def hook(module, args, output):
+        if args[0].dim() == 4:
+            captured.append((output > 0).reshape(len(inputs), -1))
+
+    handles = [m.register_forward_hook(hook) for m in network.modules() if isinstance(m, nn.ReLU)]
+    try:
+        network(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not captured:
+        return torch.zeros(len(inputs), 0, dtype=torch.bool)
+    return torch.cat(captured, 1)
+
+
+def count_distinct(codes):
+    """Number of distinct rows of a bool matrix."""
+    packed = np.packbits(codes.cpu().numpy(), axis=1)
+    return len(np.unique(packed, axis=0)) if packed.shape[1] else min(len(packed), 1)
+
+
+def crops(images, size, generator):
+    """One random ``size`` x ``size`` crop of one random channel per image: (n, 1, size, size)."""
+    n, channels, h, w = images.shape
+    c = generator.integers(0, channels, size=n)
+    y = generator.integers(0, h - size + 1, size=n)
+    x = generator.integers(0, w - size + 1, size=n)
+    return torch.stack([images[i, c[i] : c[i] + 1, y[i] : y[i] + size, x[i] : x[i] + size] for i in range(n)])

@@ -1,0 +1,205 @@
+"""The ``tenaskit`` command line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__, engine, settings_of
+from .errors import TenasError
+from .plugins import KINDS, loader, registry
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def parse_proxies(text):
+    """``ntk,regions,synflow:0.5`` -> [(name, weight)]."""
+    out = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            raise TenasError(f"weight '{weight}' of proxy '{name}' is not a number; write e.g. ntk:1,regions:0.5.") from None
+        if not value > 0:
+            raise TenasError(f"weight of proxy '{name}' must be positive, got {weight}.")
+        out.append((name, value))
+    if not out:
+        raise TenasError("--proxies is empty; name at least one proxy, e.g. --proxies ntk,regions.")
+    return out
+
+
+def plugin_option(command):
+    return click.option(
+        "--plugin", "plugins", multiple=True, metavar="MODULE|FILE.py",
+        help="Load an extra plugin module or .py file (repeatable).",
+    )(command)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tenaskit")
+def cli():
+    """Training-free neural architecture search (TE-NAS)."""
+
+
+def default_out(config):
+    digest = hashlib.sha1(json.dumps(config.as_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    proxies = "+".join(name for name, _ in config.proxies)
+    return Path("runs") / f"{config.space}-{proxies}-{config.dataset}-seed{config.seed}-{digest}.h5"
+
+
+@cli.command()
+@click.option("--space", default="nb201", show_default=True, help="Search space.")
+@click.option("--proxies", default="ntk,regions", show_default=True, help="Proxies, optionally weighted: ntk,regions:0.5.")
+@click.option("--pruner", default="tenas", show_default=True, help="Pruning policy.")
+@click.option("--data", default="embedded", show_default=True,
+              help="Image directory (ImageFolder, CIFAR root, ImageNet16 pickles), 'embedded' or 'synthetic'.")
+@click.option("--dataset", default="cifar10", show_default=True, help="Normalisation and class count preset.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Repeats averaged per measurement.")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None, help="NTK batch (default: the space's; 72 for nb201).")
+@click.option("--init", type=click.Choice(["pytorch", "kaiming"]), default="pytorch", show_default=True,
+              help="pytorch: reference code's effective init; kaiming: the paper's, redrawn per repeat.")
+@click.option("--prune-number", type=click.IntRange(min=1), default=None, help="Ops pruned per edge per round.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Run file (default: runs/<space>-<proxies>-<dataset>-seed<seed>-<hash>.h5).")
+@click.option("--benchmark", type=click.Path(path_type=Path), default=None, help="CSV with 'arch' and an accuracy column.")
+@click.option("--benchmark-column", default=None, help="Accuracy column of --benchmark (default: first with 'acc').")
+@plugin_option
+def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size, init, prune_number, out,
+        benchmark, benchmark_column, plugins):
+    """Search a space by TE-NAS pruning and print the architecture found."""
+    from .benchmark import AccuracyTable
+    from .progress import RichReporter
+    from .store import RunFile, read
+
+    options = {"batch_size": batch_size, "init": init, "prune_number": prune_number}
+    config = engine.SearchConfig(space, parse_proxies(proxies), pruner, data, dataset, seed, device, repeats, options)
+    reg = registry(plugins)
+    plan = engine.plan(reg, config)
+    table = AccuracyTable(benchmark, benchmark_column) if benchmark else None
+    out = out or default_out(config)
+    console.print(f"data: {plan.images.description}")
+    if data == "embedded":
+        console.print("[yellow]note:[/] the embedded stand-in is not your data set; pass --data DIR for real images.")
+    if out.is_file():
+        done = read(out)
+        if done["config"] != config.as_dict():
+            raise TenasError(f"'{out}' holds a finished run with other settings; choose another --out.")
+        console.print(f"already searched: {out}")
+        report(plan, done["architecture"], out, table)
+        return
+    run_file = RunFile.open(out, config.as_dict(), settings_of(plan), plan.images.description)
+    if run_file.rounds_done:
+        console.print(f"resuming {out} after round {run_file.rounds_done}")
+    try:
+        with RichReporter(console) as reporter:
+            arch, _, _ = engine.search(plan, config, run_file, reporter)
+    finally:
+        run_file.close()
+    report(plan, arch, out, table)
+
+
+def report(plan, arch, out, table):
+    console.print(f"architecture: [bold]{arch}[/]")
+    if table is not None:
+        accuracy = table.lookup(plan.space, arch)
+        shown = "not in the table" if accuracy is None else f"{accuracy:.2f}"
+        console.print(f"benchmark accuracy ({table.column}): {shown}")
+    console.print(f"saved: {out}")
+
+
+@cli.command()
+@click.argument("run_file", type=click.Path(path_type=Path))
+def show(run_file):
+    """Print a run file: settings, every round's candidates and ranks, the trajectory, the result."""
+    from .store import read
+
+    run = read(run_file)
+    console.print(f"[bold]{run_file}[/]  complete={bool(run['complete'])}  data: {run['data']}")
+    console.print(f"config: {json.dumps(run['config'])}")
+    console.print(f"settings: {json.dumps(run['settings'])}")
+    for index, rnd in enumerate(run["rounds"]):
+        proxies = list(rnd["proxies"])
+        table = Table(title=f"round {index + 1} ({rnd['seconds']:.1f} s)")
+        table.add_column("candidate")
+        for name in proxies:
+            table.add_column(f"change {name}", justify="right")
+            table.add_column(f"rank {name}", justify="right")
+        table.add_column("rank sum", justify="right")
+        table.add_column("pruned")
+        cols = rnd["columns"]
+        for j, label in enumerate(rnd["labels"]):
+            cells = [label]
+            for name in proxies:
+                cells += [f"{cols[f'change_{name}'][j]:.4f}", str(int(cols[f'rank_{name}'][j]))]
+            cells += [f"{cols['importance'][j]:g}", "x" if cols["removed"][j] else ""]
+            table.add_row(*cells)
+        console.print(table)
+    trajectory = Table(title="supernet trajectory (mean over repeats)")
+    trajectory.add_column("after round")
+    names = list(run["rounds"][0]["proxies"]) if run["rounds"] else []
+    for name in names:
+        trajectory.add_column(name, justify="right")
+    for index, rnd in enumerate(run["rounds"]):
+        trajectory.add_row(str(index), *[f"{rnd['proxies'][n]['base'].mean():.4g}" for n in names])
+    if "final" in run:
+        trajectory.add_row(str(len(run["rounds"])), *[f"{run['final'][n].mean():.4g}" for n in names])
+    console.print(trajectory)
+    if "architecture" in run:
+        console.print(f"architecture: [bold]{run['architecture']}[/]")
+
+
+@cli.command(name="plugins")
+@plugin_option
+def plugins_command(plugins):
+    """List every space, proxy, pruner, data source and dataset, and the plugin that provides it."""
+    reg = registry(plugins)
+    table = Table(title="tenas-kit plugins")
+    for column in ("kind", "name", "plugin", "description"):
+        table.add_column(column)
+    for kind in KINDS:
+        for name, entry in reg.entries[kind].items():
+            table.add_row(kind.replace("_", " "), name, entry.plugin, getattr(entry.obj, "description", ""))
+    console.print(table)
+    if reg.broken:
+        broken = Table(title="broken plugins", style="red")
+        for column in ("plugin", "origin", "reason"):
+            broken.add_column(column)
+        for item in reg.broken:
+            broken.add_row(item.plugin, item.origin, item.reason)
+        console.print(broken)
+
+
+def _register_plugin_commands():
+    current = loader()
+    for impl in current.pm.hook.register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # a plugin's command must not break the CLI
+            current._broken(impl.plugin_name, current.registry.plugins.get(impl.plugin_name, "?"),
+                            f"register_commands raised {type(exc).__name__}: {exc}")
+
+
+def main(argv=None):
+    _register_plugin_commands()
+    try:
+        cli.main(args=argv, prog_name="tenaskit", standalone_mode=False)
+    except TenasError as exc:
+        errors.print(f"Error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except click.ClickException as exc:
+        errors.print(f"Error: {exc.format_message()}", markup=False, highlight=False)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        errors.print("interrupted: rerun the same command to resume from the last finished round.")
+        sys.exit(130)
+    sys.exit(0)

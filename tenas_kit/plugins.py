@@ -1,0 +1,186 @@
+"""Plugin manager: built-ins and third-party plugins load through one path.
+
+Every plugin, built-in or not, is an entry point in the ``tenaskit`` group (or a
+module named with ``--plugin``). Each is imported and asked for its objects in
+isolation, so a broken plugin is reported by name and the others keep working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pluggy
+
+from . import hookspecs
+from .errors import TenasError, unknown
+
+GROUP = "tenaskit"
+DISTRIBUTION = "tenas-kit"
+
+# kind -> (hook name, attributes an object of that kind must have)
+KINDS = {
+    "space": ("register_spaces", ("name", "layout", "network", "parse", "format", "arch_to_mask", "mask_to_arch")),
+    "proxy": ("register_proxies", ("name", "higher_is_better", "prepare")),
+    "pruner": ("register_pruners", ("name", "start", "candidates", "decide")),
+    "data_source": ("register_data_sources", ("name", "claims", "open")),
+    "dataset": ("register_datasets", ("name", "mean", "std", "num_classes", "resolution")),
+}
+
+
+@dataclass
+class Entry:
+    obj: object
+    plugin: str
+
+
+@dataclass
+class Broken:
+    plugin: str
+    origin: str
+    reason: str
+
+
+@dataclass
+class Registry:
+    """Names -> objects for every kind, plus the plugins that failed to load."""
+
+    entries: dict = field(default_factory=lambda: {kind: {} for kind in KINDS})
+    plugins: dict = field(default_factory=dict)  # plugin name -> origin
+    broken: list = field(default_factory=list)
+
+    def get(self, kind, name):
+        table = self.entries[kind]
+        if name not in table:
+            raise unknown(kind.replace("_", " "), name, table)
+        return table[name].obj
+
+    def names(self, kind):
+        return list(self.entries[kind])
+
+    def all(self, kind):
+        return [entry.obj for entry in self.entries[kind].values()]
+
+
+class PluginLoader:
+    def __init__(self):
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = Registry()
+
+    def load_entry_points(self):
+        allowed = os.environ.get("TENASKIT_LOAD_PLUGINS")
+        allowed = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+        for ep in _entry_points_builtins_first():
+            builtin = ep.dist is not None and ep.dist.metadata["Name"] == DISTRIBUTION
+            if allowed is not None and not builtin and ep.name not in allowed:
+                continue
+            origin = f"entry point {GROUP}: {ep.name} = {ep.value}"
+            if self.pm.get_plugin(ep.name) is not None:
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # any import failure must not take the others down
+                self._broken(ep.name, origin, f"import failed: {type(exc).__name__}: {exc}")
+                continue
+            self.add(module, ep.name, origin)
+
+    def load_module(self, spec):
+        """``--plugin`` accepts an importable module name or a path to a .py file."""
+        path = Path(spec)
+        if spec.endswith(".py") or path.exists():
+            if not path.is_file():
+                raise TenasError(f"plugin file '{spec}' does not exist; pass a .py file or an importable module name.")
+            name = f"tenaskit_local_{path.stem}"
+            try:
+                loader_spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(loader_spec)
+                sys.modules[name] = module
+                loader_spec.loader.exec_module(module)
+            except Exception as exc:
+                raise TenasError(f"plugin file '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
+            return self.add(module, path.stem, f"file {path}")
+        try:
+            module = importlib.import_module(spec)
+        except Exception as exc:
+            raise TenasError(f"plugin module '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
+        return self.add(module, spec, f"module {spec}")
+
+    def add(self, module, name, origin):
+        if self.pm.get_plugin(name) is not None:
+            return
+        try:
+            self.pm.register(module, name=name)
+        except Exception as exc:
+            self._broken(name, origin, f"not a valid plugin: {exc}")
+            return
+        self.registry.plugins[name] = origin
+        for kind in KINDS:
+            self._collect(module, name, origin, kind)
+
+    def _collect(self, module, name, origin, kind):
+        hook_name, required = KINDS[kind]
+        impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is module]
+        for impl in impls:
+            offered = []
+            try:
+                impl.function(register=offered.append)
+            except Exception as exc:
+                self._broken(name, origin, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                continue
+            for obj in offered:
+                problem = _contract_problem(obj, kind, required)
+                if problem is None and obj.name in self.registry.entries[kind]:
+                    holder = self.registry.entries[kind][obj.name].plugin
+                    problem = f"{kind.replace('_', ' ')} name '{obj.name}' is already provided by plugin '{holder}'"
+                if problem:
+                    self._broken(name, origin, problem)
+                    continue
+                self.registry.entries[kind][obj.name] = Entry(obj, name)
+
+    def _broken(self, name, origin, reason):
+        self.registry.broken.append(Broken(name, origin, reason))
+
+
+def _contract_problem(obj, kind, required):
+    missing = [attr for attr in required if not hasattr(obj, attr)]
+    if missing:
+        return f"registered a {kind.replace('_', ' ')} {obj!r} without {', '.join(missing)}"
+    if not isinstance(obj.name, str) or not obj.name:
+        return f"registered a {kind.replace('_', ' ')} whose name is not a non-empty string"
+    return None
+
+
+def _entry_points_builtins_first():
+    eps = list(importlib.metadata.entry_points(group=GROUP))
+    return sorted(eps, key=lambda ep: (ep.dist is None or ep.dist.metadata["Name"] != DISTRIBUTION))
+
+
+_loader = None
+
+
+def loader():
+    """The process-wide plugin loader, filled from entry points on first use."""
+    global _loader
+    if _loader is None:
+        _loader = PluginLoader()
+        _loader.load_entry_points()
+    return _loader
+
+
+def registry(extra_plugins=()):
+    current = loader()
+    for spec in extra_plugins:
+        current.load_module(spec)
+    return current.registry
+
+
+def reset():
+    """Forget loaded plugins (tests, and long-lived processes that install plugins)."""
+    global _loader
+    _loader = None

@@ -1,0 +1,67 @@
+"""The proxy contract and the context a proxy is prepared with.
+
+A proxy is prepared once per round and repeat: it draws its data and weights
+from the context, and returns a scorer that maps any op mask (the round's
+supernet mask or a candidate's) to a number, with weights and data shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from . import data as datamod
+from . import init as initmod
+from .seeds import derive, numpy_rng
+
+
+@dataclass
+class ProxyContext:
+    space: Any
+    mask: np.ndarray  # the round's supernet; scorers accept any subset of it
+    dataset: datamod.Dataset
+    images: datamod.ImageSource
+    device: torch.device
+    options: dict
+    seed: int
+    round: int
+    repeat: int
+    proxy: str = ""
+    settings: dict = field(default_factory=dict)  # this proxy's resolved settings
+
+    def option(self, name, default=None):
+        value = self.options.get(name)
+        return default if value is None else value
+
+    def rng(self, stream):
+        """numpy Generator for this proxy, round, repeat and named stream."""
+        return numpy_rng(self.seed, self.proxy, stream, self.round, self.repeat)
+
+    def network(self, role, fan_mode="fan_in", in_channels=3):
+        """The space's network for the round's mask, initialised per ``--init``, on the device, train mode."""
+        scheme = self.option("init", "pytorch")
+        repeat = self.repeat if initmod.redraws_per_repeat(scheme) else 0
+        seed = derive(self.seed, self.proxy, "weights", role, self.round, repeat)
+        net = initmod.build(
+            lambda: self.space.network(self.mask, role, self.dataset.num_classes, in_channels), seed, scheme, fan_mode
+        )
+        return net.to(self.device).train()
+
+    def batch(self, n, stream="batch", augmented=True):
+        batch = datamod.sample_batch(self.images, self.dataset, n, self.rng(stream), augmented)
+        return batch.to(self.device)
+
+
+@runtime_checkable
+class Proxy(Protocol):
+    name: str
+    description: str
+    higher_is_better: bool
+
+    def settings(self, options: dict, space_defaults: dict) -> dict:
+        """Every setting that changes this proxy's number (recorded, and part of cache keys)."""
+
+    def prepare(self, ctx: ProxyContext) -> Callable[[np.ndarray], float]: ...

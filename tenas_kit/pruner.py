@@ -1,0 +1,51 @@
+"""The pruning-policy contract: which masks to measure, and what to remove given the numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class Candidate:
+    """One move: ``key`` names it (cell, edge, op) or (cell, edge); ``mask`` is the supernet after it."""
+
+    key: tuple
+    label: str
+    mask: np.ndarray
+
+
+@dataclass
+class Measurement:
+    """One proxy's numbers for a round: the supernet's, then each candidate's, per repeat."""
+
+    proxy: str
+    higher_is_better: bool
+    weight: float
+    base: np.ndarray  # (repeats,)
+    values: np.ndarray  # (repeats, candidates)
+
+
+@dataclass
+class Decision:
+    mask: np.ndarray
+    removed: list  # candidate indices
+    columns: dict = field(default_factory=dict)  # per-candidate numbers worth recording, name -> array
+
+
+@runtime_checkable
+class Pruner(Protocol):
+    name: str
+    description: str
+
+    def settings(self, options: dict, space_defaults: dict) -> dict: ...
+
+    def start(self, space, mask: np.ndarray, settings: dict) -> np.ndarray:
+        """The supernet the search begins from."""
+
+    def candidates(self, space, mask: np.ndarray, settings: dict) -> list[Candidate]:
+        """Moves to measure this round; an empty list ends the search."""
+
+    def decide(self, space, mask, candidates, measurements: list[Measurement], settings: dict) -> Decision: ...

@@ -1,0 +1,78 @@
+"""The search-space contract and the op mask it is driven by.
+
+A mask is a boolean array (cell types x edges x ops): True where an op is still
+alive. The engine and pruning policies only ever manipulate masks; the space
+turns a mask into networks and a single-path mask into an architecture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class Layout:
+    cell_types: tuple[str, ...]
+    edges: tuple[str, ...]
+    ops: tuple[str, ...]
+    # Edges that feed one node and how many of them a final architecture keeps;
+    # empty when every edge stays (NAS-Bench-201).
+    edge_groups: tuple[tuple[tuple[int, ...], int], ...] = ()
+
+    @property
+    def shape(self):
+        return (len(self.cell_types), len(self.edges), len(self.ops))
+
+    def full_mask(self):
+        return np.ones(self.shape, dtype=bool)
+
+    def label(self, cell, edge, op=None):
+        parts = [self.cell_types[cell], self.edges[edge]]
+        if op is not None:
+            parts.append(self.ops[op])
+        return "/".join(parts)
+
+
+class MaskedNetwork(Protocol):
+    """An ``nn.Module`` whose alive ops can be narrowed after it was built.
+
+    Setting ``mask`` to any subset of the mask it was built with must change
+    which ops run without touching any weight, so a supernet and all its
+    one-op-removed candidates share weights exactly.
+    """
+
+    mask: np.ndarray
+
+    def __call__(self, x): ...
+
+
+@runtime_checkable
+class SearchSpace(Protocol):
+    name: str
+    description: str
+    layout: Layout
+
+    def defaults(self, dataset: str) -> dict[str, Any]:
+        """Suggested settings for this space on a dataset, e.g. batch_size, prune_number."""
+
+    def network(self, mask: np.ndarray, role: str, num_classes: int, in_channels: int = 3) -> nn.Module:
+        """Build a MaskedNetwork. Roles: 'supernet' (kappa_N), 'thin' (R_N), 'evaluation'."""
+
+    def parse(self, text: str) -> Any:
+        """Architecture from its canonical text; raise TenasError when malformed."""
+
+    def format(self, arch: Any) -> str: ...
+
+    def arch_to_mask(self, arch: Any) -> np.ndarray: ...
+
+    def mask_to_arch(self, mask: np.ndarray) -> Any:
+        """Architecture of a single-path mask (one op per kept edge)."""
+
+
+def single_path(mask):
+    """True when every edge keeps at most one op."""
+    return bool((mask.sum(axis=2) <= 1).all())
