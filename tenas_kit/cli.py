@@ -109,7 +109,7 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size
 
 
 def report(plan, arch, out, table):
-    console.print(f"architecture: [bold]{arch}[/]")
+    console.print(f"architecture: [bold]{arch}[/]", soft_wrap=True)
     if table is not None:
         accuracy = table.lookup(plan.space, arch)
         shown = "not in the table" if accuracy is None else f"{accuracy:.2f}"
@@ -155,14 +155,20 @@ def show(run_file):
         trajectory.add_row(str(len(run["rounds"])), *[f"{run['final'][n].mean():.4g}" for n in names])
     console.print(trajectory)
     if "architecture" in run:
-        console.print(f"architecture: [bold]{run['architecture']}[/]")
+        console.print(f"architecture: [bold]{run['architecture']}[/]", soft_wrap=True)
 
 
 @cli.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @plugin_option
-def plugins_command(plugins):
+def plugins_command(as_json, plugins):
     """List every space, proxy, pruner, data source and dataset, and the plugin that provides it."""
     reg = registry(plugins)
+    if as_json:
+        provided = [{"kind": kind, "name": name, "plugin": entry.plugin} for kind in KINDS for name, entry in reg.entries[kind].items()]
+        broken = [{"plugin": b.plugin, "origin": b.origin, "reason": b.reason} for b in reg.broken]
+        click.echo(json.dumps({"plugins": reg.plugins, "provided": provided, "broken": broken}, indent=2))
+        return
     table = Table(title="tenas-kit plugins")
     for column in ("kind", "name", "plugin", "description"):
         table.add_column(column)

@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+
+from tenas_kit.ranking import relative_change, round_significant, sorted_dense_ranks
+
+
+def test_round_significant():
+    assert round_significant(0.123456) == pytest.approx(0.123)
+    assert round_significant(-1234.5) == pytest.approx(-1230)
+    assert round_significant(0) == 0
+
+
+def test_dense_ranks_with_ties():
+    ranks, order = sorted_dense_ranks([0.5, 0.2, 0.5, 0.9], descending=True)
+    assert list(ranks) == [1, 2, 1, 0]
+    assert order == [3, 0, 2, 1]
+    ranks, _ = sorted_dense_ranks([0.5, 0.2, 0.5, 0.9], descending=False)
+    assert list(ranks) == [1, 0, 1, 2]
+
+
+def test_values_equal_after_rounding_but_not_exactly_take_consecutive_ranks_in_input_order():
+    # 1.2345 and 1.2341 both round to 1.23: the stable sort keeps input order, ranks still differ.
+    ranks, order = sorted_dense_ranks([1.2341, 1.2345, 5.0], descending=True)
+    assert order == [2, 0, 1]
+    assert list(ranks) == [1, 2, 0]
+
+
+def test_relative_change_rounds_each_repeat_then_averages():
+    base = [10.0, 20.0]
+    values = [[9.0, 10.00049], [18.0, 20.0]]
+    change = relative_change(base, values)
+    assert change == pytest.approx([0.1, 0.0])
+    assert relative_change([3.0], [[2.0]])[0] == pytest.approx(0.333)
