@@ -16,7 +16,6 @@ from .errors import TenasError
 from .plugins import KINDS, loader, registry
 
 console = Console()
-errors = Console(stderr=True)
 
 
 def parse_proxies(text):
@@ -158,6 +157,29 @@ def show(run_file):
         console.print(f"architecture: [bold]{run['architecture']}[/]", soft_wrap=True)
 
 
+@cli.command()
+@click.option("--space", default="nb201", show_default=True)
+@click.option("--arch", "arch_text", required=True, help="Architecture in the space's canonical text form.")
+@click.option("--dataset", default="cifar10", show_default=True, help="Sets class count and input resolution.")
+@plugin_option
+def inspect(space, arch_text, dataset, plugins):
+    """Parameter count and multiply-adds of an architecture's evaluation network."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    reg = registry(plugins)
+    space_obj, preset = reg.get("space", space), reg.get("dataset", dataset)
+    arch = space_obj.parse(arch_text)
+    network = space_obj.network(space_obj.arch_to_mask(arch), "evaluation", preset.num_classes).eval()
+    params = sum(p.numel() for name, p in network.named_parameters() if "auxiliary" not in name)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        network(torch.zeros(1, 3, preset.resolution, preset.resolution))
+    console.print(f"architecture: {space_obj.format(arch)}", soft_wrap=True)
+    console.print(f"parameters: {params:,} ({params / 1e6:.3f} M)")
+    console.print(f"multiply-adds: {counter.get_total_flops() // 2:,} ({counter.get_total_flops() / 2e6:.1f} M) at {preset.resolution}x{preset.resolution}")
+
+
 @cli.command(name="plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @plugin_option
@@ -200,12 +222,12 @@ def main(argv=None):
     try:
         cli.main(args=argv, prog_name="tenaskit", standalone_mode=False)
     except TenasError as exc:
-        errors.print(f"Error: {exc}", markup=False, highlight=False)
+        click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
     except click.ClickException as exc:
-        errors.print(f"Error: {exc.format_message()}", markup=False, highlight=False)
+        click.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
-        errors.print("interrupted: rerun the same command to resume from the last finished round.")
+        click.echo("interrupted: rerun the same command to resume from the last finished round.", err=True)
         sys.exit(130)
     sys.exit(0)

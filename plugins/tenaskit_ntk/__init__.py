@@ -20,7 +20,7 @@ class NTKCondition:
     def prepare(self, ctx):
         network = ctx.network("supernet", fan_mode="fan_out")
         inputs = ctx.batch(ctx.settings["batch_size"])
-        chunk = ctx.option("ntk_chunk")
+        chunk = ctx.option("ntk_chunk", 8)  # 8 one-hot cotangents per batched backward: fastest measured on CPU
 
         def score(mask):
             network.mask = mask
