@@ -1,0 +1,76 @@
+"""DARTS search space (NASNet-style normal and reduction cells) for tenas-kit.
+
+Mask: 2 cell types ("normal", "reduce") x 14 edges ("k<-j": node k = 2..5 from
+node j < k; nodes 0 and 1 are the cell inputs) x 8 ops in DARTS order. A final
+architecture keeps 2 input edges per node (``layout.edge_groups``), one op each.
+
+Network roles:
+- ``supernet`` (kappa_N): C=1, stem multiplier 1, a normal then a reduction cell.
+- ``thin`` (R_N): the same without a stem, on the raw (1-channel 3x3) input.
+- ``evaluation``: DARTS's NetworkCIFAR (C=36, 20 cells, auxiliary head) for a
+  genotype mask, or NetworkImageNet (C=48, 14 cells, ImageNet stems) when
+  ``num_classes == 1000`` (ImageNet-1k is the only 1000-class dataset), so
+  ``tenaskit inspect --dataset imagenet`` sizes the ImageNet network.
+  ``evaluation-cifar`` and ``evaluation-imagenet`` choose explicitly.
+"""
+
+from tenas_kit.errors import TenasError
+from tenas_kit.hookspecs import hookimpl
+from tenas_kit.space import Layout
+
+from . import arch as genotypes
+from .cell import CELL_TYPES, EDGES, NODE_EDGES
+from .evaluation import NetworkCIFAR, NetworkImageNet
+from .network import SearchNetwork
+from .ops import OPS
+
+ROLES = ("supernet", "thin", "evaluation", "evaluation-cifar", "evaluation-imagenet")
+
+
+class Darts:
+    name = "darts"
+    description = "DARTS: normal and reduction cells, 14 edges each, 8 ops, 2 input edges kept per node"
+    layout = Layout(
+        cell_types=CELL_TYPES,
+        edges=tuple(f"{k}<-{j}" for k, j in EDGES),
+        ops=OPS,
+        edge_groups=tuple((edges, genotypes.KEEP) for edges in NODE_EDGES.values()),
+    )
+
+    # Reference TE-NAS settings for the networks scored during search.
+    search_channels, search_stem_multiplier = 1, 1
+
+    def defaults(self, dataset):
+        # TE-NAS reference: batch 24 and 2 ops pruned per round on ImageNet, 14 and 3 otherwise.
+        if dataset == "imagenet":
+            return {"batch_size": 24, "prune_number": 2}
+        return {"batch_size": 14, "prune_number": 3}
+
+    def network(self, mask, role, num_classes, in_channels=3):
+        if role == "supernet":
+            return SearchNetwork(mask, self.search_channels, num_classes, in_channels, True, self.search_stem_multiplier)
+        if role == "thin":
+            return SearchNetwork(mask, self.search_channels, num_classes, in_channels, stem=False)
+        if role not in ROLES:
+            raise TenasError(f"space darts has no '{role}' network; roles: {', '.join(ROLES)}.")
+        self.mask_to_arch(mask)  # an evaluation network needs a genotype: fail with the reason
+        if role == "evaluation-imagenet" or (role == "evaluation" and num_classes == 1000):
+            return NetworkImageNet(mask, num_classes, in_channels=in_channels)
+        return NetworkCIFAR(mask, num_classes, in_channels=in_channels)
+
+    def parse(self, text):
+        return genotypes.parse(text)
+
+    def format(self, arch):
+        return genotypes.format(arch)
+
+    def arch_to_mask(self, arch):
+        return genotypes.to_mask(arch)
+
+    def mask_to_arch(self, mask):
+        return genotypes.from_mask(mask)
+
+
+@hookimpl
+def register_spaces(register):
+    register(Darts())
