@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -74,13 +75,17 @@ def default_out(config):
 @click.option("--benchmark-column", default=None, help="Accuracy column of --benchmark (default: first with 'acc').")
 @plugin_option
 def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size, init, prune_number, out,
-        benchmark, benchmark_column, plugins):
-    """Search a space by TE-NAS pruning and print the architecture found."""
+        benchmark, benchmark_column, plugins, **plugin_options):
+    """Search a space by TE-NAS pruning and print the architecture found.
+
+    Plugins may add options of their own (``cli_options``); their values reach
+    every plugin in the options mapping under the option's name.
+    """
     from .benchmark import AccuracyTable
     from .progress import RichReporter
     from .store import RunFile, read
 
-    options = {"batch_size": batch_size, "init": init, "prune_number": prune_number}
+    options = {"batch_size": batch_size, "init": init, "prune_number": prune_number, **plugin_options}
     config = engine.SearchConfig(space, parse_proxies(proxies), pruner, data, dataset, seed, device, repeats, options)
     reg = registry(plugins)
     plan = engine.plan(reg, config)
@@ -127,21 +132,13 @@ def show(run_file):
     console.print(f"config: {json.dumps(run['config'])}")
     console.print(f"settings: {json.dumps(run['settings'])}")
     for index, rnd in enumerate(run["rounds"]):
-        proxies = list(rnd["proxies"])
-        table = Table(title=f"round {index + 1} ({rnd['seconds']:.1f} s)")
-        table.add_column("candidate")
-        for name in proxies:
-            table.add_column(f"change {name}", justify="right")
-            table.add_column(f"rank {name}", justify="right")
-        table.add_column("rank sum", justify="right")
-        table.add_column("pruned")
         cols = rnd["columns"]
+        table = Table(title=f"round {index + 1} ({rnd['seconds']:.1f} s)")
+        table.add_column("candidate", no_wrap=True)
+        for name in cols:
+            table.add_column(name.replace("_", " "), justify="right")
         for j, label in enumerate(rnd["labels"]):
-            cells = [label]
-            for name in proxies:
-                cells += [f"{cols[f'change_{name}'][j]:.4f}", str(int(cols[f'rank_{name}'][j]))]
-            cells += [f"{cols['importance'][j]:g}", "x" if cols["removed"][j] else ""]
-            table.add_row(*cells)
+            table.add_row(label, *[_cell(cols[name][j]) for name in cols])
         console.print(table)
     trajectory = Table(title="supernet trajectory (mean over repeats)")
     trajectory.add_column("after round")
@@ -180,6 +177,14 @@ def inspect(space, arch_text, dataset, plugins):
     console.print(f"multiply-adds: {counter.get_total_flops() // 2:,} ({counter.get_total_flops() / 2e6:.1f} M) at {preset.resolution}x{preset.resolution}")
 
 
+def _cell(value):
+    if isinstance(value, (bool, np.bool_)):
+        return "x" if value else ""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4f}"
+
+
 @cli.command(name="plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @plugin_option
@@ -209,6 +214,13 @@ def plugins_command(as_json, plugins):
 
 def _register_plugin_commands():
     current = loader()
+    taken = {param.name for param in run.params}
+    for kind in ("space", "proxy", "pruner"):
+        for obj in current.registry.all(kind):
+            for option in getattr(obj, "cli_options", ()):
+                if option.name not in taken:
+                    run.params.append(option)
+                    taken.add(option.name)
     for impl in current.pm.hook.register_commands.get_hookimpls():
         try:
             impl.function(cli=cli)

@@ -25,11 +25,11 @@ DISTRIBUTION = "tenas-kit"
 
 # kind -> (hook name, attributes an object of that kind must have)
 KINDS = {
-    "space": ("register_spaces", ("name", "layout", "network", "parse", "format", "arch_to_mask", "mask_to_arch")),
-    "proxy": ("register_proxies", ("name", "higher_is_better", "prepare")),
-    "pruner": ("register_pruners", ("name", "start", "candidates", "decide")),
+    "space": ("register_spaces", ("name", "layout", "defaults", "network", "parse", "format", "arch_to_mask", "mask_to_arch")),
+    "proxy": ("register_proxies", ("name", "higher_is_better", "settings", "prepare")),
+    "pruner": ("register_pruners", ("name", "settings", "start", "candidates", "decide")),
     "data_source": ("register_data_sources", ("name", "claims", "open")),
-    "dataset": ("register_datasets", ("name", "mean", "std", "num_classes", "resolution")),
+    "dataset": ("register_datasets", ("name", "mean", "std", "num_classes", "resolution", "crop_padding")),
 }
 
 

@@ -106,7 +106,9 @@ class RunFile:
         self.h5.flush()
 
     def finish(self, mask, measurements, arch):
-        final = self.h5.require_group("final")
+        if "final" in self.h5:  # a kill between close and rename left a finished partial
+            del self.h5["final"]
+        final = self.h5.create_group("final")
         final["mask"] = mask
         for m in measurements:
             final[f"proxies/{m.proxy}/base"] = m.base

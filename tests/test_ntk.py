@@ -66,3 +66,30 @@ def test_batchnorm_couples_samples_in_the_kernel():
     coupled = empirical_ntk(net, x)
     half = empirical_ntk(net, x[:3])
     assert not torch.allclose(coupled[:3, :3], half)
+
+
+def test_fast_mode_equals_per_sample_gradients_with_frozen_batch_statistics():
+    from tenaskit_ntk.ntk import batch_statistics, frozen_statistics_ntk
+
+    torch.manual_seed(0)
+    net = small_net().double().train()
+    x = torch.randn(7, 3, 8, 8, dtype=torch.float64)
+    fast = frozen_statistics_ntk(net, x)
+    # Independent computation: freeze each BatchNorm at the batch's statistics, one backward per sample.
+    stats = batch_statistics(net, x)
+    frozen = small_net().double()
+    frozen.load_state_dict(net.state_dict())
+    for name, module in frozen.named_modules():
+        if name in stats:
+            module.running_mean.copy_(stats[name][0])
+            module.running_var.copy_(stats[name][1])
+    frozen.eval()
+    assert torch.allclose(frozen(x), net.train()(x))  # same forward values as train mode
+    rows = []
+    for i in range(len(x)):
+        frozen.zero_grad()
+        frozen(x[i : i + 1]).sum().backward()
+        rows.append(torch.cat([p.grad.reshape(-1) for n, p in frozen.named_parameters() if "weight" in n]))
+    jac = torch.stack(rows)
+    assert torch.allclose(fast, jac @ jac.T, rtol=1e-10, atol=1e-12)
+    assert net.training

@@ -70,10 +70,11 @@ class EmbeddedSource:
             factor = r * self.scale / min(photo.size)
             photo = photo.resize((round(photo.size[0] * factor), round(photo.size[1] * factor)), Image.BILINEAR)
             array = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)
-            share = self.pool_size // len(self.photos)
+            share = -(-self.pool_size // len(self.photos))  # ceil; the pool is cut to size below
             ys = generator.integers(0, array.shape[1] - r + 1, size=share)
             xs = generator.integers(0, array.shape[2] - r + 1, size=share)
             crops += [array[:, y : y + r, x : x + r] for y, x in zip(ys, xs)]
+        crops = crops[: self.pool_size]
         return TensorImages(torch.stack(crops), f"embedded stand-in: {len(crops)} crops of {len(self.photos)} photographs")
 
 

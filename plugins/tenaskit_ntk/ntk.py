@@ -41,3 +41,51 @@ def condition_number(theta):
     eigenvalues = torch.linalg.eigvalsh(theta)  # ascending
     value = (eigenvalues[-1] / eigenvalues[0]).item()
     return NAN_CONDITION if np.isnan(value) else value
+
+
+@torch.no_grad()
+def batch_statistics(network, inputs):
+    """Each BatchNorm's biased batch mean and variance on ``inputs`` (train-mode forward)."""
+    stats, handles = {}, []
+    for name, module in network.named_modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            def capture(module, args, name=name):
+                x = args[0].transpose(0, 1).flatten(1)
+                stats[name] = (x.mean(1), x.var(1, unbiased=False))
+            handles.append(module.register_forward_pre_hook(capture))
+    try:
+        network(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return stats
+
+
+def frozen_statistics_ntk(network, inputs):
+    """Fast mode: Theta from per-sample gradients in one vmap pass, every BatchNorm
+    normalising by the batch's mean and variance held as constants.
+
+    The forward values equal the train-mode forward; the gradients omit the
+    path through the batch statistics, so Theta differs from the exact kernel.
+    """
+    from torch.func import functional_call, grad, vmap
+
+    stats = batch_statistics(network, inputs)
+    weights = {n: p.detach() for n, p in network.named_parameters() if "weight" in n and p.requires_grad}
+    fixed = {n: p.detach() for n, p in network.named_parameters() if n not in weights}
+    buffers = dict(network.named_buffers())
+    for name, (mean, var) in stats.items():
+        prefix = f"{name}." if name else ""
+        buffers[f"{prefix}running_mean"], buffers[f"{prefix}running_var"] = mean, var
+
+    def summed_logits(w, x):
+        return functional_call(network, (w, fixed, buffers), (x.unsqueeze(0),)).sum()
+
+    was_training = network.training
+    network.eval()
+    try:
+        grads = vmap(grad(summed_logits), in_dims=(None, 0))(weights, inputs)
+    finally:
+        network.train(was_training)
+    jacobian = torch.cat([g.reshape(len(inputs), -1) for g in grads.values()], 1).double()
+    return jacobian @ jacobian.T
