@@ -14,7 +14,7 @@ import numpy as np
 from tenas_kit.errors import TenasError, closest
 from tenas_kit.mixed import ZERO
 
-from .cell import CELL_TYPES, EDGES, INPUTS, NODE_EDGES, NODES
+from .cell import CELL_TYPES, EDGES, NODE_EDGES, NODES
 from .ops import OPS
 
 CONCAT = tuple(NODES)
@@ -67,6 +67,9 @@ def to_mask(arch):
 
 def from_mask(mask):
     """Genotype of a final mask: per node exactly 2 edges with one non-none op each."""
+    shape = (len(CELL_TYPES), len(EDGES), len(OPS))
+    if np.shape(mask) != shape:
+        raise TenasError(f"the op mask has shape {np.shape(mask)}; a DARTS mask is {shape} (cell types x edges x ops).")
     fields = {}
     for c, cell in enumerate(CELL_TYPES):
         pairs = []
