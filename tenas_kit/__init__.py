@@ -6,15 +6,18 @@ from .engine import SearchConfig  # noqa: E402
 from .errors import TenasError  # noqa: E402
 
 
-def search(config=None, out=None, plugins=(), reporter=None, **overrides):
+def search(config=None, out=None, plugins=(), reporter=None, workers=None, **overrides):
     """Run a TE-NAS search and return ``(architecture_string, run_path_or_None)``.
 
     ``config`` is a SearchConfig; keyword overrides set its fields, e.g.
-    ``search(space="nb201", data="path/to/images", seed=1)``.
+    ``search(space="nb201", data="path/to/images", seed=1)``. ``workers``
+    processes score candidates (default: one per CPU core; results do not
+    depend on it).
     """
     from . import engine
     from .plugins import registry
     from .store import RunFile
+    from .workers import default_workers
 
     config = config or SearchConfig()
     for key, value in overrides.items():
@@ -24,7 +27,8 @@ def search(config=None, out=None, plugins=(), reporter=None, **overrides):
     if out is not None:
         run = RunFile.open(out, config.as_dict(), settings_of(plan), plan.images.description)
     try:
-        arch, _, _ = engine.search(plan, config, run, reporter)
+        workers = workers or default_workers(plan.device)
+        arch, _, _ = engine.search(plan, config, run, reporter, workers, plugins)
     finally:
         if run is not None:
             run.close()

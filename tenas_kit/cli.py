@@ -71,11 +71,13 @@ def default_out(config):
 @click.option("--prune-number", type=click.IntRange(min=1), default=None, help="Ops pruned per edge per round.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run file (default: runs/<space>-<proxies>-<dataset>-seed<seed>-<hash>.h5).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes scoring candidates (default: one per CPU core, 1 on CUDA); results do not depend on it.")
 @click.option("--benchmark", type=click.Path(path_type=Path), default=None, help="CSV with 'arch' and an accuracy column.")
 @click.option("--benchmark-column", default=None, help="Accuracy column of --benchmark (default: first with 'acc').")
 @plugin_option
 def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size, init, prune_number, out,
-        benchmark, benchmark_column, plugins, **plugin_options):
+        workers, benchmark, benchmark_column, plugins, **plugin_options):
     """Search a space by TE-NAS pruning and print the architecture found.
 
     Plugins may add options of their own (``cli_options``); their values reach
@@ -84,6 +86,7 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size
     from .benchmark import AccuracyTable
     from .progress import RichReporter
     from .store import RunFile, read
+    from .workers import default_workers
 
     options = {"batch_size": batch_size, "init": init, "prune_number": prune_number, **plugin_options}
     config = engine.SearchConfig(space, parse_proxies(proxies), pruner, data, dataset, seed, device, repeats, options)
@@ -106,7 +109,8 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size
         console.print(f"resuming {out} after round {run_file.rounds_done}")
     try:
         with RichReporter(console) as reporter:
-            arch, _, _ = engine.search(plan, config, run_file, reporter)
+            workers = workers or default_workers(plan.device)
+            arch, _, _ = engine.search(plan, config, run_file, reporter, workers, plugins)
     finally:
         run_file.close()
     report(plan, arch, out, table)

@@ -17,7 +17,6 @@ import torch
 from .data import open_images
 from .errors import TenasError
 from .pruner import Measurement
-from .proxy import ProxyContext
 
 
 @dataclass
@@ -88,29 +87,61 @@ def plan(registry, config):
     return Plan(space, settings, pruner, pruner.settings(config.options, defaults), dataset, images, device)
 
 
-def measure(plan, config, mask, candidates, round_index, reporter):
-    measurements = []
-    for proxy, weight, settings in plan.proxies:
-        base = np.zeros(config.repeats)
-        values = np.zeros((config.repeats, len(candidates)))
+def measure(plan, config, mask, candidates, round_index, reporter, pool):
+    """Every proxy's numbers for the supernet and each candidate, per repeat."""
+    from concurrent.futures import as_completed
+
+    from .workers import score_masks
+
+    masks = [mask] + [c.mask for c in candidates]
+    labels = ["supernet"] + [c.label for c in candidates]
+    results = {}
+    jobs = {}
+    for p, (proxy, _, _) in enumerate(plan.proxies):
         for repeat in range(config.repeats):
-            ctx = ProxyContext(
-                plan.space, mask, plan.dataset, plan.images, plan.device, config.options,
-                config.seed, round_index, repeat, proxy.name, settings,
-            )
-            score = proxy.prepare(ctx)
-            base[repeat] = score(mask)
-            reporter.step(proxy.name, repeat, "supernet")
-            for j, candidate in enumerate(candidates):
-                values[repeat, j] = score(candidate.mask)
-                reporter.step(proxy.name, repeat, candidate.label)
-        measurements.append(Measurement(proxy.name, proxy.higher_is_better, weight, base, values))
+            results[p, repeat] = [None] * len(masks)
+            for chunk in _chunks(len(masks), CHUNK):
+                job = pool.submit(score_masks, config, p, round_index, repeat, mask, [masks[i] for i in chunk])
+                jobs[job] = (p, repeat, chunk)
+    for job in as_completed(jobs):
+        p, repeat, chunk = jobs[job]
+        for i, value in zip(chunk, job.result()):
+            results[p, repeat][i] = value
+            reporter.step(plan.proxies[p][0].name, repeat, labels[i])
+    measurements = []
+    for p, (proxy, weight, _) in enumerate(plan.proxies):
+        table = np.array([results[p, r] for r in range(config.repeats)], dtype=float)
+        measurements.append(Measurement(proxy.name, proxy.higher_is_better, weight, table[:, 0], table[:, 1:]))
     return measurements
 
 
-def search(plan, config, run=None, reporter=None):
-    """Run (or resume) a search; ``run`` is a store.RunFile that records each round."""
+CHUNK = 4  # masks per job: small enough to balance workers and show progress
+
+
+def _chunks(count, size):
+    return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
+
+
+def search(plan, config, run=None, reporter=None, workers=1, extra_plugins=()):
+    """Run (or resume) a search; ``run`` is a store.RunFile that records each round.
+
+    ``workers`` processes score the masks; the numbers do not depend on it.
+    """
+    from . import workers as workermod
+
     reporter = reporter or Reporter()
+    workermod.remember(config, plan)
+    pool = workermod.pool(workers, extra_plugins)
+    try:
+        result = _search(plan, config, run, reporter, pool)
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    pool.shutdown()
+    return result
+
+
+def _search(plan, config, run, reporter, pool):
     space, pruner = plan.space, plan.pruner
     mask = pruner.start(space, space.layout.full_mask(), plan.pruner_settings)
     round_index = 0
@@ -123,7 +154,7 @@ def search(plan, config, run=None, reporter=None):
         steps = sum(config.repeats * (1 + len(candidates)) for _ in plan.proxies)
         reporter.round_started(round_index, candidates, steps)
         started = time.perf_counter()
-        measurements = measure(plan, config, mask, candidates, round_index, reporter)
+        measurements = measure(plan, config, mask, candidates, round_index, reporter, pool)
         decision = pruner.decide(space, mask, candidates, measurements, plan.pruner_settings)
         if not decision.removed:
             raise TenasError(f"pruner '{pruner.name}' removed nothing in round {round_index}; the search cannot end.")
@@ -133,7 +164,7 @@ def search(plan, config, run=None, reporter=None):
         reporter.round_finished(round_index, candidates, decision, seconds)
         mask, round_index = decision.mask, round_index + 1
     reporter.round_started(round_index, [], config.repeats * len(plan.proxies))
-    final = measure(plan, config, mask, [], round_index, reporter)
+    final = measure(plan, config, mask, [], round_index, reporter, pool)
     arch = space.format(space.mask_to_arch(mask))
     if run is not None:
         run.finish(mask, final, arch)

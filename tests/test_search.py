@@ -94,3 +94,12 @@ def test_mismatched_partial_run_is_refused_and_kept(tmp_path, registry):
         search(config(seed=4), out=out)
     with h5py.File(partial_path(out), "r") as h5:
         assert h5.attrs["rounds_done"] == 1
+
+
+def test_two_worker_processes_give_bit_identical_numbers(tmp_path, registry):
+    search(config(repeats=1), out=tmp_path / "one.h5", workers=1)
+    search(config(repeats=1), out=tmp_path / "two.h5", workers=2)
+    for ra, rb in zip(rounds(tmp_path / "one.h5"), rounds(tmp_path / "two.h5")):
+        for name in ra:
+            np.testing.assert_array_equal(ra[name][0], rb[name][0])
+            np.testing.assert_array_equal(ra[name][1], rb[name][1])
