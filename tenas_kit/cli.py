@@ -160,7 +160,8 @@ def show(run_file):
 
 @cli.command()
 @click.option("--space", default="nb201", show_default=True)
-@click.option("--arch", "arch_text", required=True, help="Architecture in the space's canonical text form.")
+@click.option("--arch", "--genotype", "arch_text", required=True,
+              help="Architecture in the space's canonical text form (a DARTS Genotype(...) string for darts).")
 @click.option("--dataset", default="cifar10", show_default=True, help="Sets class count and input resolution.")
 @plugin_option
 def inspect(space, arch_text, dataset, plugins):
@@ -179,6 +180,31 @@ def inspect(space, arch_text, dataset, plugins):
     console.print(f"architecture: {space_obj.format(arch)}", soft_wrap=True)
     console.print(f"parameters: {params:,} ({params / 1e6:.3f} M)")
     console.print(f"multiply-adds: {counter.get_total_flops() // 2:,} ({counter.get_total_flops() / 2e6:.1f} M) at {preset.resolution}x{preset.resolution}")
+
+
+@cli.command()
+@click.argument("run_file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="text", show_default=True,
+              help="text (the space's own form, also accepted as the space's name, e.g. darts), or json.")
+@plugin_option
+def export(run_file, fmt, plugins):
+    """Print a finished run's architecture for training code: the space's text form, or JSON."""
+    from .store import read
+
+    run = read(run_file)
+    if "architecture" not in run:
+        raise TenasError(f"'{run_file}' holds no finished architecture; finish the run first.")
+    space = registry(plugins).get("space", run["config"]["space"])
+    if fmt in ("text", space.name):
+        click.echo(run["architecture"])
+    elif fmt == "json":
+        arch = space.parse(run["architecture"])
+        payload = {"space": space.name, "architecture": run["architecture"]}
+        if hasattr(space, "to_json"):
+            payload.update(space.to_json(arch))
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        raise TenasError(f"unknown export format '{fmt}'; use text, {space.name} or json.")
 
 
 def _cell(value):
@@ -231,6 +257,15 @@ def _register_plugin_commands():
         except Exception as exc:  # a plugin's command must not break the CLI
             current._broken(impl.plugin_name, current.registry.plugins.get(impl.plugin_name, "?"),
                             f"register_commands raised {type(exc).__name__}: {exc}")
+
+
+def _register_builtin_commands():
+    from . import rankcli
+
+    rankcli.register(cli, console, plugin_option, parse_proxies, registry)
+
+
+_register_builtin_commands()
 
 
 def main(argv=None):

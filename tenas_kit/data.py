@@ -32,6 +32,7 @@ class Dataset:
 
 class ImageSource(Protocol):
     description: str
+    # Optional ``fingerprint``: a string that changes when the images change (score cache keys).
 
     def __len__(self) -> int: ...
 
@@ -100,3 +101,7 @@ def sample_batch(images, dataset, n, generator, augmented=True):
     if augmented:
         batch = augment(batch, dataset.crop_padding, generator)
     return normalise(batch, dataset)
+
+
+def fingerprint(images):
+    return getattr(images, "fingerprint", None) or images.description

@@ -101,7 +101,7 @@ def measure(plan, config, mask, candidates, round_index, reporter, pool):
         for repeat in range(config.repeats):
             results[p, repeat] = [None] * len(masks)
             for chunk in _chunks(len(masks), CHUNK):
-                job = pool.submit(score_masks, config, p, round_index, repeat, mask, [masks[i] for i in chunk])
+                job = pool.submit(score_masks, config, p, config.seed, round_index, repeat, mask, [masks[i] for i in chunk])
                 jobs[job] = (p, repeat, chunk)
     for job in as_completed(jobs):
         p, repeat, chunk = jobs[job]

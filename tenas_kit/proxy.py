@@ -31,14 +31,16 @@ class ProxyContext:
     repeat: int
     proxy: str = ""
     settings: dict = field(default_factory=dict)  # this proxy's resolved settings
+    data_seed: int | None = None  # batches' seed when it differs from the weights' (ranking: shared data)
 
     def option(self, name, default=None):
         value = self.options.get(name)
         return default if value is None else value
 
     def rng(self, stream):
-        """numpy Generator for this proxy, round, repeat and named stream."""
-        return numpy_rng(self.seed, self.proxy, stream, self.round, self.repeat)
+        """numpy Generator for data: this proxy, round, repeat and named stream."""
+        seed = self.seed if self.data_seed is None else self.data_seed
+        return numpy_rng(seed, self.proxy, stream, self.round, self.repeat)
 
     def network(self, role, fan_mode="fan_in", in_channels=3):
         """The space's network for the round's mask, initialised per ``--init``, on the device, train mode."""
@@ -51,8 +53,18 @@ class ProxyContext:
         return net.to(self.device).train()
 
     def batch(self, n, stream="batch", augmented=True):
-        batch = datamod.sample_batch(self.images, self.dataset, n, self.rng(stream), augmented)
-        return batch.to(self.device)
+        seed = self.seed if self.data_seed is None else self.data_seed
+        key = (id(self.images), self.dataset.name, seed, self.proxy, stream, self.round, self.repeat, n, augmented)
+        if key not in _batches:
+            if len(_batches) >= KEEP_BATCHES:
+                del _batches[next(iter(_batches))]
+            _batches[key] = datamod.sample_batch(self.images, self.dataset, n, self.rng(stream), augmented)
+        return _batches[key].to(self.device)
+
+
+# Recently drawn batches: when many architectures share data (ranking), each batch is drawn once.
+_batches = {}
+KEEP_BATCHES = 12
 
 
 @runtime_checkable

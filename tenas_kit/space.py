@@ -72,6 +72,10 @@ class SearchSpace(Protocol):
     def mask_to_arch(self, mask: np.ndarray) -> Any:
         """Architecture of a single-path mask (one op per kept edge)."""
 
+    # Optional: ``to_json(arch) -> dict``, a structured form for ``tenaskit export --format json``;
+    # ``canonical(arch) -> str``, equal for architectures that compute the same function (deduplication);
+    # ``enumerate() -> list`` every architecture of a finite space; ``sample(rng) -> arch`` one at random.
+
 
 def single_path(mask):
     """True when every edge keeps at most one op."""

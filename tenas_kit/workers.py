@@ -23,7 +23,8 @@ from . import engine, plugins
 from .proxy import ProxyContext
 
 _plans = {}  # config key -> Plan, per process
-_scorers = {}  # (config key, proxy index, round, repeat) -> scorer, for the current round only
+_scorers = {}  # (config key, proxy index, seed, round, repeat) -> scorer; only the latest few are kept
+KEEP_SCORERS = 16
 
 
 def default_workers(device):
@@ -33,7 +34,9 @@ def default_workers(device):
 
 
 def _key(config):
-    return json.dumps([config.as_dict(), config.device], sort_keys=True)
+    """What a plan depends on: everything but the seed, which each job names itself."""
+    fields = {k: v for k, v in config.as_dict().items() if k != "seed"}
+    return json.dumps([fields, config.device], sort_keys=True)
 
 
 def remember(config, plan):
@@ -47,16 +50,18 @@ def _plan(config, extra_plugins=()):
     return _plans[key]
 
 
-def score_masks(config, proxy_index, round_index, repeat, mask, masks):
-    """Score ``masks`` with one proxy's scorer for a round and repeat (prepared once per process)."""
+def score_masks(config, proxy_index, seed, round_index, repeat, mask, masks, data_seed=None):
+    """Score ``masks`` (subsets of ``mask``) with one proxy's scorer for a seed, round and
+    repeat; the scorer is prepared once per process and kept while it is in use.
+    ``data_seed`` draws the data when it must not follow ``seed`` (ranking)."""
     plan = _plan(config, _extra_plugins)
-    key = (_key(config), proxy_index, round_index, repeat)
+    key = (_key(config), proxy_index, seed, data_seed, round_index, repeat)
     if key not in _scorers:
-        for old in [k for k in _scorers if k[2] != round_index]:
-            del _scorers[old]
+        if len(_scorers) >= KEEP_SCORERS:
+            del _scorers[next(iter(_scorers))]
         proxy, _, settings = plan.proxies[proxy_index]
         ctx = ProxyContext(plan.space, mask, plan.dataset, plan.images, plan.device, config.options,
-                           config.seed, round_index, repeat, proxy.name, settings)
+                           seed, round_index, repeat, proxy.name, settings, data_seed)
         _scorers[key] = proxy.prepare(ctx)
     score = _scorers[key]
     return [float(score(m)) for m in masks]

@@ -31,3 +31,14 @@ def test_relative_change_rounds_each_repeat_then_averages():
     change = relative_change(base, values)
     assert change == pytest.approx([0.1, 0.0])
     assert relative_change([3.0], [[2.0]])[0] == pytest.approx(0.333)
+
+
+def test_correlations_match_hand_computed_values():
+    from tenas_kit.correlation import correlations
+
+    # 4 items, one discordant pair of 6: tau = (5 - 1) / 6; rho = 1 - 6 * (1 + 1) / (4 * 15) = 0.8
+    result = correlations([1, 2, 3, 4], [1, 3, 2, 4], resamples=200)
+    assert result["tau"] == pytest.approx(4 / 6)
+    assert result["rho"] == pytest.approx(0.8)
+    assert result["tau_low"] <= result["tau"] <= result["tau_high"]
+    assert correlations([1, 2, float("nan"), 4], [1, 2, 3, 4], resamples=200)["n"] == 3

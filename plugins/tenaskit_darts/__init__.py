@@ -64,6 +64,11 @@ class Darts:
     def format(self, arch):
         return genotypes.format(arch)
 
+    def to_json(self, arch):
+        """DARTS's Genotype fields, pairs as [op, input] lists."""
+        return {field: [list(item) if isinstance(item, tuple) else item for item in value]
+                for field, value in arch._asdict().items()}
+
     def arch_to_mask(self, arch):
         return genotypes.to_mask(arch)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def _pil_to_tensor(image, resolution):
 class TensorImages:
     def __init__(self, images, description):
         self.images, self.description = images, description
+
+    @property
+    def fingerprint(self):
+        """Content hash: scores cached for these images are reused only for the same pixels."""
+        return hashlib.sha1(self.images.numpy().tobytes()).hexdigest()
 
     def __len__(self):
         return len(self.images)
@@ -94,6 +100,8 @@ class SyntheticSource:
 
         class Noise:
             description = "synthetic uniform noise"
+
+            fingerprint = f"synthetic-{SyntheticSource.size}-{r}"
 
             def __len__(self):
                 return SyntheticSource.size
@@ -171,14 +179,24 @@ class ImageFolderSource:
     def open(self, spec, dataset):
         root = Path(spec)
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        return FileImages(files, dataset.resolution, f"{len(files)} image files under {spec}")
+        return FileImages(files, dataset.resolution, f"{len(files)} image files under {spec}", root)
 
 
 class FileImages:
     """Decodes only the images a batch needs, resized to the search resolution."""
 
-    def __init__(self, files, resolution, description):
-        self.files, self.resolution, self.description = files, resolution, description
+    def __init__(self, files, resolution, description, root=None):
+        self.files, self.resolution, self.description, self.root = files, resolution, description, root
+
+    @property
+    def fingerprint(self):
+        """Names and sizes of the files (relative to the root) and the resolution: cheap, and
+        independent of where the directory lies."""
+        digest = hashlib.sha1(str(self.resolution).encode())
+        for path in self.files:
+            name = path.relative_to(self.root) if self.root else path.name
+            digest.update(f"{name}:{path.stat().st_size};".encode())
+        return digest.hexdigest()
 
     def __len__(self):
         return len(self.files)

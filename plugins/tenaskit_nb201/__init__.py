@@ -1,5 +1,7 @@
 """NAS-Bench-201 search space (NATS-Bench topology space) for tenas-kit."""
 
+import itertools
+
 import numpy as np
 
 from tenas_kit.errors import TenasError
@@ -37,6 +39,17 @@ class NB201:
 
     def format(self, arch):
         return archstr.format(arch)
+
+    def enumerate(self):
+        """Every architecture of the space, in canonical string order."""
+        return [tuple(ops) for ops in itertools.product(OPS, repeat=len(EDGES))]
+
+    def canonical(self, arch):
+        return archstr.canonical(arch)
+
+    def to_json(self, arch):
+        """Op per edge, edges named target<-source."""
+        return {"edges": dict(zip(self.layout.edges, arch))}
 
     def arch_to_mask(self, arch):
         mask = np.zeros(self.layout.shape, dtype=bool)

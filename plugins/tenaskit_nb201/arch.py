@@ -41,3 +41,26 @@ def format(arch):
 
 def _malformed(text, why):
     return TenasError(f"malformed NAS-Bench-201 architecture '{text}': {why}; example: {EXAMPLE}")
+
+
+def canonical(arch):
+    """NAS-Bench-201's isomorphism key (its ``to_unique_str(consider_zero=True)``).
+
+    A node is the sorted sum of its input terms: '#' for a zero term (a 'none'
+    edge, or an edge from a node whose key is '#'), the input's key for a skip
+    connection, '(key)@op' otherwise. The 15625 cells have 6466 distinct keys.
+    """
+    keys = ["0"]
+    for target in range(1, NODES):
+        terms = []
+        for e, (i, j) in enumerate(EDGES):
+            if i != target:
+                continue
+            if arch[e] == "none" or keys[j] == "#":
+                terms.append("#")
+            elif arch[e] == "skip_connect":
+                terms.append(keys[j])
+            else:
+                terms.append(f"({keys[j]})@{arch[e]}")
+        keys.append("+".join(sorted(terms)))
+    return keys[-1]

@@ -1,0 +1,127 @@
+"""Batch ranking: score many architectures, each on its own network, through the score store.
+
+Every architecture's weights derive from the run seed and the architecture's
+canonical key, and every architecture sees the same data (drawn from the run
+seed), so a score does not depend on which other architectures were asked for,
+on their order, or on the worker that computed it. Isomorphic cells are scored
+once. Proxies are combined by their weighted rank sum, as TE-NAS does.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import as_completed
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+from . import engine
+from . import workers as workermod
+from .data import fingerprint
+from .errors import TenasError
+from .scores import score_key
+from .seeds import derive
+
+COMMIT_SECONDS = 5.0  # how much work a kill may lose, at most
+
+
+@dataclass
+class Ranking:
+    archs: list  # canonical text of every requested architecture, in request order
+    scores: dict  # proxy -> array of mean scores, aligned with archs
+    rank_sum: np.ndarray  # weighted rank sum, lower is better
+    unique: int  # distinct cells after deduplication
+    computed: int  # scores computed now (the rest came from the store)
+
+    def order(self):
+        return np.argsort(self.rank_sum, kind="stable")
+
+
+def parse_archs(space, texts):
+    archs = []
+    for line, text in enumerate(texts, start=1):
+        try:
+            archs.append(space.parse(text))
+        except TenasError as exc:
+            raise TenasError(f"architecture {line}: {exc}") from None
+    if not archs:
+        raise TenasError("no architectures to rank; give --archs FILE, --sample N or --all.")
+    return archs
+
+
+def rank(plan, config, texts, store=None, workers=1, shard=None, extra_plugins=(), reporter=None):
+    """Score ``texts`` with every proxy of ``config`` (``shard=(i, n)``: only this machine's share)."""
+    space = plan.space
+    archs = parse_archs(space, texts)
+    canonical = [space.canonical(a) if hasattr(space, "canonical") else space.format(a) for a in archs]
+    first = {}
+    for arch, key in zip(archs, canonical):
+        first.setdefault(key, arch)
+    if shard is not None:
+        index, count = shard
+        first = {k: a for k, a in first.items() if int(derive(0, k)) % count == index}
+    keys = _keys(plan, config, first)
+    known = store.read() if store is not None else {}
+    missing = [job for job, key in keys.items() if key not in known]
+    computed = _compute(plan, config, first, missing, keys, store, known, workers, extra_plugins, reporter)
+    return _assemble(plan, config, archs, canonical, first, keys, known, len(first), computed)
+
+
+def _keys(plan, config, first):
+    data = fingerprint(plan.images)
+    keys = {}
+    for key in first:
+        for p, (proxy, _, settings) in enumerate(plan.proxies):
+            for repeat in range(config.repeats):
+                keys[key, p, repeat] = score_key(
+                    space=plan.space.name, arch=key, proxy=proxy.name, settings=settings,
+                    dataset=plan.dataset.name, data=data, seed=config.seed, repeat=repeat,
+                )
+    return keys
+
+
+def _compute(plan, config, first, missing, keys, store, known, workers, extra_plugins, reporter):
+    if not missing:
+        return 0
+    workermod.remember(config, plan)
+    pool = workermod.pool(workers, extra_plugins)
+    pending, last = {}, time.perf_counter()
+    try:
+        jobs = {}
+        for canonical, p, repeat in missing:
+            mask = plan.space.arch_to_mask(first[canonical])
+            seed = derive(config.seed, plan.space.name, canonical)
+            job = pool.submit(workermod.score_masks, config, p, seed, 0, repeat, mask, [mask], config.seed)
+            jobs[job] = (canonical, p, repeat)
+        for job in as_completed(jobs):
+            key = keys[jobs[job]]
+            known[key] = pending[key] = job.result()[0]
+            if reporter is not None:
+                reporter.step(plan.proxies[jobs[job][1]][0].name, jobs[job][2], jobs[job][0])
+            if store is not None and time.perf_counter() - last > COMMIT_SECONDS:
+                store.add(pending)
+                pending, last = {}, time.perf_counter()
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    finally:
+        if store is not None:
+            store.add(pending)  # what finished is kept, also on Ctrl-C
+    pool.shutdown()
+    return len(missing)
+
+
+def _assemble(plan, config, archs, canonical, first, keys, known, unique, computed):
+    wanted = [i for i, key in enumerate(canonical) if key in first]
+    texts = [plan.space.format(archs[i]) for i in wanted]
+    scores, rank_sum = {}, np.zeros(len(wanted))
+    for p, (proxy, weight, _) in enumerate(plan.proxies):
+        values = np.array([
+            np.mean([known[keys[canonical[i], p, r]] for r in range(config.repeats)]) for i in wanted
+        ])
+        scores[proxy.name] = values
+        # Rank 1 is the best; non-finite scores rank last.
+        oriented = np.where(np.isfinite(values), values if not proxy.higher_is_better else -values, np.inf)
+        rank_sum += weight * rankdata(oriented, method="min")
+    return Ranking(texts, scores, rank_sum, unique, computed)
