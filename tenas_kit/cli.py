@@ -38,8 +38,8 @@ def parse_proxies(text):
 
 def plugin_option(command):
     return click.option(
-        "--plugin", "plugins", multiple=True, metavar="MODULE|FILE.py",
-        help="Load an extra plugin module or .py file (repeatable).",
+        "--plugin", "--plugins-dir", "plugins", multiple=True, metavar="MODULE|FILE.py|DIR",
+        help="Load an extra plugin: a module, a .py file, or every .py file of a directory (repeatable).",
     )(command)
 
 

@@ -91,8 +91,12 @@ class PluginLoader:
             self.add(module, ep.name, origin)
 
     def load_module(self, spec):
-        """``--plugin`` accepts an importable module name or a path to a .py file."""
+        """``--plugin`` accepts an importable module name, a .py file, or a directory of .py files."""
         path = Path(spec)
+        if path.is_dir():
+            for file in sorted(path.glob("*.py")):
+                self.load_module(str(file))
+            return
         if spec.endswith(".py") or path.exists():
             if not path.is_file():
                 raise TenasError(f"plugin file '{spec}' does not exist; pass a .py file or an importable module name.")

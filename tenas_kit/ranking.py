@@ -21,14 +21,17 @@ def sorted_dense_ranks(values, descending, digits=3):
     shares its rank, any other value takes the next rank.
 
     Returns (ranks, order): ranks per input position, and the sorted positions.
+    A non-finite value (a proxy that failed on a candidate) ranks after every finite one.
     """
     values = [float(v) for v in values]
     keys = [round_significant(v, digits) for v in values]
-    order = sorted(range(len(values)), key=lambda i: keys[i], reverse=descending)
+    sign = -1 if descending else 1
+    order = sorted(range(len(values)), key=lambda i: (not math.isfinite(keys[i]), sign * keys[i] if math.isfinite(keys[i]) else 0))
     ranks = np.zeros(len(values), dtype=np.int64)
     for position in range(1, len(order)):
         here, before = order[position], order[position - 1]
-        ranks[here] = ranks[before] + (values[here] != values[before])
+        same = values[here] == values[before] or not (math.isfinite(values[here]) or math.isfinite(values[before]))
+        ranks[here] = ranks[before] + (not same)
     return ranks, order
 
 

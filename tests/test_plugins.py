@@ -95,3 +95,14 @@ def test_load_plugins_variable_limits_third_party_plugins(site):
     install(site, "throwaway-proxy", "throwaway_proxy", PROXY, "throwaway")
     listed = tenaskit("plugins", env={"PYTHONPATH": str(site), "TENASKIT_LOAD_PLUGINS": ""})
     assert "weightcount" not in listed.stdout and "nb201" in listed.stdout
+
+
+def test_plugins_dir_loads_every_python_file(tmp_path):
+    folder = tmp_path / "local_plugins"
+    folder.mkdir()
+    (folder / "first.py").write_text(PROXY)
+    (folder / "notes.txt").write_text("not a plugin")
+    listed = tenaskit("plugins", "--json", "--plugins-dir", folder)
+    assert listed.returncode == 0, listed.stderr
+    provided = {(p["kind"], p["name"]): p["plugin"] for p in json.loads(listed.stdout)["provided"]}
+    assert provided[("proxy", "weightcount")] == "first"

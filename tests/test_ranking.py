@@ -40,5 +40,13 @@ def test_correlations_match_hand_computed_values():
     result = correlations([1, 2, 3, 4], [1, 3, 2, 4], resamples=200)
     assert result["tau"] == pytest.approx(4 / 6)
     assert result["rho"] == pytest.approx(0.8)
-    assert result["tau_low"] <= result["tau"] <= result["tau_high"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=60)
+    wide = correlations(x, x + rng.normal(size=60), resamples=300)
+    assert wide["tau_low"] < wide["tau"] < wide["tau_high"] and wide["tau"] > 0.3
     assert correlations([1, 2, float("nan"), 4], [1, 2, 3, 4], resamples=200)["n"] == 3
+
+
+def test_non_finite_values_rank_last():
+    ranks, order = sorted_dense_ranks([0.5, float("nan"), 0.9, float("inf")], descending=True)
+    assert order[:2] == [2, 0] and list(ranks) == [1, 2, 0, 2]
