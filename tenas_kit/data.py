@@ -1,9 +1,11 @@
 """Images for the proxies: dataset presets, image sources, and batch sampling.
 
 A data source opens a user's ``--data`` argument as an ImageSource: a sized
-collection of uint8 images (3 x R x R) at the dataset's resolution. Labels are
-never used. Sampling applies the reference training augmentation (random
-flip, random crop after zero padding) and the dataset's normalisation.
+collection of uint8 images (3 x R x R) at the dataset's resolution. Sources
+that know class labels may also offer ``labels(indices)``; only label-based
+proxies (grad_norm, snip) ask for them. Sampling applies the reference
+training augmentation (random flip, random crop after zero padding) and the
+dataset's normalisation.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class ImageSource(Protocol):
 
     def load(self, indices: np.ndarray) -> torch.Tensor:
         """uint8 tensor (n, 3, R, R) of the images at ``indices``."""
+
+    # Optional ``labels(indices) -> LongTensor | None``: class indices (0 .. num_classes-1) of the
+    # images at ``indices``, or None when this source does not know them (e.g. a flat folder).
 
 
 @runtime_checkable
@@ -97,7 +102,35 @@ def normalise(images, dataset):
 
 def sample_batch(images, dataset, n, generator, augmented=True):
     """A normalised float batch of ``n`` images drawn with ``generator`` (numpy)."""
-    batch = images.load(sample_indices(len(images), n, generator))
+    return _finish(images.load(sample_indices(len(images), n, generator)), dataset, generator, augmented)
+
+
+def sample_labelled(images, dataset, n, generator, augmented=True):
+    """``(batch, labels)``: the batch ``sample_batch`` draws with an identically seeded generator,
+    and the images' class labels (LongTensor), or None when the source knows none."""
+    indices = sample_indices(len(images), n, generator)
+    batch = _finish(images.load(indices), dataset, generator, augmented)
+    return batch, source_labels(images, indices, dataset)
+
+
+def source_labels(images, indices, dataset):
+    """The source's labels for ``indices``, checked against the dataset's class count; None if unknown."""
+    read = getattr(images, "labels", None)
+    labels = read(indices) if callable(read) else None
+    if labels is None:
+        return None
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    if len(labels) and (labels.min() < 0 or labels.max() >= dataset.num_classes):
+        # A loss against out-of-range targets fails deep inside PyTorch; say what to change instead.
+        raise TenasError(
+            f"the images' class labels reach {int(labels.max())}, but --dataset {dataset.name} has "
+            f"{dataset.num_classes} classes; pick the --dataset preset that matches --data."
+        )
+    return labels
+
+
+def _finish(batch, dataset, generator, augmented):
+    # Indices are drawn before augmentation, so batch and labelled batches consume the generator alike.
     if augmented:
         batch = augment(batch, dataset.crop_padding, generator)
     return normalise(batch, dataset)

@@ -89,8 +89,6 @@ def plan(registry, config):
 
 def measure(plan, config, mask, candidates, round_index, reporter, pool):
     """Every proxy's numbers for the supernet and each candidate, per repeat."""
-    from concurrent.futures import as_completed
-
     from .workers import score_masks
 
     masks = [mask] + [c.mask for c in candidates]
@@ -103,9 +101,9 @@ def measure(plan, config, mask, candidates, round_index, reporter, pool):
             for chunk in _chunks(len(masks), CHUNK):
                 job = pool.submit(score_masks, config, p, config.seed, round_index, repeat, mask, [masks[i] for i in chunk])
                 jobs[job] = (p, repeat, chunk)
-    for job in as_completed(jobs):
+    for job, values in pool.completed(jobs):
         p, repeat, chunk = jobs[job]
-        for i, value in zip(chunk, job.result()):
+        for i, value in zip(chunk, values):
             results[p, repeat][i] = value
             reporter.step(plan.proxies[p][0].name, repeat, labels[i])
     measurements = []

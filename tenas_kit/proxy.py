@@ -61,6 +61,22 @@ class ProxyContext:
             _batches[key] = datamod.sample_batch(self.images, self.dataset, n, self.rng(stream), augmented)
         return _batches[key].to(self.device)
 
+    def labelled_batch(self, n, stream="batch", augmented=True):
+        """``(images, labels)``: the images ``batch(n, stream, augmented)`` draws, and their class
+        labels (LongTensor). Sources without labels (embedded, synthetic, flat folders) get labels
+        drawn uniformly from ``dataset.num_classes`` with ``rng(stream + '-labels')``."""
+        seed = self.seed if self.data_seed is None else self.data_seed
+        key = ("labelled", id(self.images), self.dataset.name, seed, self.proxy, stream, self.round, self.repeat, n, augmented)
+        if key not in _batches:
+            if len(_batches) >= KEEP_BATCHES:
+                del _batches[next(iter(_batches))]
+            images, labels = datamod.sample_labelled(self.images, self.dataset, n, self.rng(stream), augmented)
+            if labels is None:
+                labels = torch.from_numpy(self.rng(stream + "-labels").integers(0, self.dataset.num_classes, size=n))
+            _batches[key] = (images, labels.long())
+        images, labels = _batches[key]
+        return images.to(self.device), labels.to(self.device)
+
 
 # Recently drawn batches: when many architectures share data (ranking), each batch is drawn once.
 _batches = {}

@@ -10,7 +10,6 @@ once. Proxies are combined by their weighted rank sum, as TE-NAS does.
 from __future__ import annotations
 
 import time
-from concurrent.futures import as_completed
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +22,9 @@ from .errors import TenasError
 from .scores import score_key
 from .seeds import derive
 
-COMMIT_SECONDS = 5.0  # how much work a kill may lose, at most
+import os
+
+COMMIT_SECONDS = float(os.environ.get("TENASKIT_COMMIT_SECONDS", 5.0))  # how much work a kill may lose, at most
 
 
 @dataclass
@@ -94,9 +95,9 @@ def _compute(plan, config, first, missing, keys, store, known, workers, extra_pl
             seed = derive(config.seed, plan.space.name, canonical)
             job = pool.submit(workermod.score_masks, config, p, seed, 0, repeat, mask, [mask], config.seed)
             jobs[job] = (canonical, p, repeat)
-        for job in as_completed(jobs):
+        for job, values in pool.completed(jobs):
             key = keys[jobs[job]]
-            known[key] = pending[key] = job.result()[0]
+            known[key] = pending[key] = values[0]
             if reporter is not None:
                 reporter.step(plan.proxies[jobs[job][1]][0].name, jobs[job][2], jobs[job][0])
             if store is not None and time.perf_counter() - last > COMMIT_SECONDS:

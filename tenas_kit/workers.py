@@ -15,7 +15,7 @@ import json
 import multiprocessing
 import os
 import signal
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 
@@ -78,28 +78,53 @@ def _initialise(extra_plugins, worker=False):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class _Deferred:
+    """A job not run yet; hashable by identity so callers can key dicts on it."""
+
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+
 class InlinePool:
-    """Runs jobs in this process at submit time; same interface as the process pool."""
+    """Runs jobs in this process, one at a time as ``completed`` asks for them, so that a
+    caller can commit results as they come (a kill then loses only the job in flight)."""
 
     def __init__(self, extra_plugins=()):
         self.threads = torch.get_num_threads()
         _initialise(extra_plugins)
 
     def submit(self, fn, *args):
-        future = Future()
-        try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # surfaces in result(), as in a process pool
-            future.set_exception(exc)
-        return future
+        return _Deferred(fn, args)
+
+    def completed(self, jobs):
+        for job in list(jobs):
+            yield job, job.fn(*job.args)
 
     def shutdown(self, cancel_futures=False):
         torch.set_num_threads(self.threads)
         _scorers.clear()
 
 
+class ProcessPool:
+    def __init__(self, workers, extra_plugins):
+        context = multiprocessing.get_context("spawn")
+        self.executor = ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_initialise, initargs=(tuple(extra_plugins), True)
+        )
+
+    def submit(self, fn, *args):
+        return self.executor.submit(fn, *args)
+
+    def completed(self, jobs):
+        for job in as_completed(jobs):
+            yield job, job.result()
+
+    def shutdown(self, cancel_futures=False):
+        self.executor.shutdown(cancel_futures=cancel_futures)
+
+
 def pool(workers, extra_plugins=()):
+    """``submit(fn, *args) -> job``; ``completed(jobs)`` yields (job, result) as they finish."""
     if workers <= 1:
         return InlinePool(extra_plugins)
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_initialise, initargs=(tuple(extra_plugins), True))
+    return ProcessPool(workers, extra_plugins)

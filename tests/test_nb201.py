@@ -82,9 +82,9 @@ def test_single_path_required_for_architecture(nb201):
 def test_isomorphism_key_finds_the_6466_unique_cells(nb201):
     keys = {nb201.canonical(nb201.parse(text)) for text in all_strings()}
     assert len(keys) == 6466
-    # Swapping the two middle nodes' roles, or a skip feeding a dead end, keeps the function.
-    a = nb201.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|skip_connect~2|")
-    b = nb201.parse("|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|skip_connect~1|none~2|")
+    # A skip connection is its input: reading node 1 is reading node 0.
+    a = nb201.parse("|skip_connect~0|+|nor_conv_3x3~0|none~1|+|nor_conv_1x1~0|none~1|skip_connect~2|")
+    b = nb201.parse("|skip_connect~0|+|none~0|nor_conv_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|")
     assert nb201.canonical(a) == nb201.canonical(b)
-    c = nb201.parse("|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    c = nb201.parse("|skip_connect~0|+|none~0|nor_conv_3x3~1|+|none~0|nor_conv_3x3~1|skip_connect~2|")
     assert nb201.canonical(a) != nb201.canonical(c)

@@ -1,6 +1,7 @@
 """Batch ranking through the HDF5 score store: dedup, caching, workers, shards, kills, errors."""
 
 import csv
+import os
 import signal
 import subprocess
 import time
@@ -16,8 +17,8 @@ from tenas_kit.scores import ScoreStore, merge
 
 SMALL = {"batch_size": 6, "region_samples": 64}
 ISOMORPHS = [
-    "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|skip_connect~0|none~1|skip_connect~2|",
-    "|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|skip_connect~1|none~2|",
+    "|skip_connect~0|+|nor_conv_3x3~0|none~1|+|nor_conv_1x1~0|none~1|skip_connect~2|",
+    "|skip_connect~0|+|none~0|nor_conv_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|",
 ]
 OTHERS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
@@ -87,29 +88,33 @@ def test_shards_merge_to_the_unsharded_result(tmp_path, registry):
         np.testing.assert_array_equal(whole.scores[name], merged.scores[name])
 
 
-def rank_command(store, out, n=400):
-    return [str(TENASKIT), "rank", "--sample", str(n), "--data", "synthetic", "--repeats", "1", "--batch-size", "4",
+def rank_command(store, out, n=400, batch=4):
+    return [str(TENASKIT), "rank", "--sample", str(n), "--data", "synthetic", "--repeats", "1", "--batch-size", str(batch),
             "--store", str(store), "--out", str(out), "--workers", "1"]
 
 
 def test_killed_writer_leaves_a_store_that_opens_and_resumes(tmp_path):
     store, out = tmp_path / "s.h5", tmp_path / "r.csv"
-    process = subprocess.Popen(rank_command(store, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    n = 200  # about 20 s of work; commits every 0.5 s, so the kill lands mid-run after a commit
+    env = dict(os.environ, TENASKIT_COMMIT_SECONDS="0.5")
+    process = subprocess.Popen(rank_command(store, out, n, 24), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
     while not store.exists() and time.time() < deadline:
         time.sleep(0.2)
-    time.sleep(1.0)
+    time.sleep(0.3)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert store.exists() and not out.exists()
     kept = len(ScoreStore(store))
-    assert 0 < kept < 800
+    assert 0 < kept < 2 * n
     with h5py.File(store, "r") as h5:
         assert len(h5["keys"]) == len(h5["values"])
-    resumed = subprocess.run(rank_command(store, out), capture_output=True, text=True)
+    resumed = subprocess.run(rank_command(store, out, n, 24), capture_output=True, text=True, env=env)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{800 - kept} scores computed" in resumed.stdout.replace("\n", " ")
-    assert len(ScoreStore(store)) == 800
+    text = resumed.stdout.replace("\n", " ")
+    unique = int(text.split(" distinct cells")[0].split()[-1])
+    assert len(ScoreStore(store)) == 2 * unique  # two proxies, one repeat
+    assert f"{2 * unique - kept} scores computed" in text
 
 
 def test_two_concurrent_rank_commands_share_one_store(tmp_path):

@@ -32,8 +32,9 @@ def _pil_to_tensor(image, resolution):
 
 
 class TensorImages:
-    def __init__(self, images, description):
-        self.images, self.description = images, description
+    def __init__(self, images, description, targets=None):
+        """``targets``: class index per image (0-based), when the source knows them."""
+        self.images, self.description, self.targets = images, description, targets
 
     @property
     def fingerprint(self):
@@ -45,6 +46,12 @@ class TensorImages:
 
     def load(self, indices):
         return self.images[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
+
+    def labels(self, indices):
+        """Class indices of the images at ``indices``; None when unknown."""
+        if self.targets is None:
+            return None
+        return self.targets[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
 
 
 class EmbeddedSource:
@@ -135,7 +142,8 @@ class CifarSource:
         except Exception as exc:
             raise TenasError(f"cannot read CIFAR data under '{spec}': {exc}") from None
         images = _resize(torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous(), dataset.resolution)
-        return TensorImages(images, f"{kind.__name__} training split at {spec}")
+        targets = torch.as_tensor(data.targets, dtype=torch.long)
+        return TensorImages(images, f"{kind.__name__} training split at {spec}", targets)
 
 
 class ImageNet16Source:
@@ -162,15 +170,17 @@ class ImageNet16Source:
         except Exception as exc:
             raise TenasError(f"cannot read ImageNet16 pickle '{path}': {exc}") from None
         if dataset.num_classes == 120:
-            data = data[(labels >= 1) & (labels <= 120)]
-        return TensorImages(_resize(torch.from_numpy(data.copy()), dataset.resolution), f"ImageNet16 at {spec}")
+            keep = (labels >= 1) & (labels <= 120)
+            data, labels = data[keep], labels[keep]
+        targets = torch.from_numpy(labels.astype(np.int64) - 1)  # the pickles number classes from 1
+        return TensorImages(_resize(torch.from_numpy(data.copy()), dataset.resolution), f"ImageNet16 at {spec}", targets)
 
 
 class ImageFolderSource:
     """A directory of class sub-directories of images (torchvision ImageFolder layout), or a flat one."""
 
     name = "imagefolder"
-    description = "a directory of images, ImageFolder layout or flat (labels unused)"
+    description = "a directory of images, ImageFolder layout (class sub-directories give labels) or flat"
     priority = 10
 
     def claims(self, spec):
@@ -183,10 +193,21 @@ class ImageFolderSource:
 
 
 class FileImages:
-    """Decodes only the images a batch needs, resized to the search resolution."""
+    """Decodes only the images a batch needs, resized to the search resolution.
+
+    Labels follow torchvision's ImageFolder: the class is the top-level
+    sub-directory of ``root`` a file lies in, classes numbered in sorted name
+    order. A folder with any image directly in ``root`` (flat) has no labels.
+    """
 
     def __init__(self, files, resolution, description, root=None):
         self.files, self.resolution, self.description, self.root = files, resolution, description, root
+        self.targets = self.classes = None
+        if root is not None and files and all(len(p.relative_to(root).parts) > 1 for p in files):
+            names = [p.relative_to(root).parts[0] for p in files]
+            self.classes = sorted(set(names))
+            number = {name: i for i, name in enumerate(self.classes)}
+            self.targets = torch.tensor([number[name] for name in names], dtype=torch.long)
 
     @property
     def fingerprint(self):
@@ -210,3 +231,9 @@ class FileImages:
             except Exception as exc:
                 raise TenasError(f"cannot read image '{self.files[int(i)]}': {exc}; remove or replace it.") from None
         return torch.stack(out)
+
+    def labels(self, indices):
+        """Class indices of the files at ``indices``; None for a flat folder."""
+        if self.targets is None:
+            return None
+        return self.targets[torch.as_tensor(np.asarray(indices), dtype=torch.long)]

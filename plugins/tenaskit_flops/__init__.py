@@ -1,0 +1,41 @@
+"""FLOPs: multiply-adds of a one-image forward pass, as a tenas-kit proxy."""
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from tenas_kit.hookspecs import hookimpl
+
+
+@torch.no_grad()
+def multiply_adds(network, inputs):
+    """Multiply-adds of ``network(inputs)``: PyTorch's FLOP counter counts 2 per multiply-add
+    (convolutions and matrix products; element-wise ops, BatchNorm and pooling are not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        network(inputs)
+    return counter.get_total_flops() / 2
+
+
+class FlopCount:
+    name = "flops"
+    description = "FLOPs: multiply-adds of one image at the dataset resolution (higher is better)"
+    higher_is_better = True  # as #params: bigger cells, higher accuracy (Kendall tau about 0.55)
+
+    def settings(self, options, space_defaults):
+        # The resolution comes with --dataset, already part of every run and cache key.
+        return {"network": "supernet", "images": 1}
+
+    def prepare(self, ctx):
+        network = ctx.network(ctx.settings["network"]).eval()  # eval: one image through BatchNorm
+        r = ctx.dataset.resolution
+        image = torch.zeros(1, 3, r, r, device=ctx.device)
+
+        def score(mask):
+            network.mask = mask
+            return float(multiply_adds(network, image))
+
+        return score
+
+
+@hookimpl
+def register_proxies(register):
+    register(FlopCount())

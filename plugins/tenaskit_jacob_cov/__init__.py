@@ -1,0 +1,62 @@
+"""jacob_cov (Mellor et al., "NAS without training" v1; Abdelfattah et al., ICLR 2021), as a tenas-kit proxy.
+
+J holds, per sample, the gradient of the summed network output with respect
+to that sample's input (one backward pass of the whole batch, train-mode
+BatchNorm). With v the eigenvalues of the correlation matrix of J's rows,
+score = -sum(log(v + 1e-5) + 1 / (v + 1e-5)): high when the samples' input
+gradients are uncorrelated. The reference takes ``np.linalg.eig``; the matrix
+is symmetric, so ``eigvalsh`` gives the same values, always real. A
+degenerate matrix (a constant row, a negative eigenvalue) scores NaN, which
+ranks last.
+"""
+
+import numpy as np
+import torch
+
+from tenas_kit.hookspecs import hookimpl
+
+K = 1e-5
+
+
+def input_jacobian(network, inputs):
+    # A fresh leaf: the shared batch tensor is neither modified nor given a .grad.
+    x = inputs.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(network(x).sum(), x)
+    return grad.reshape(len(x), -1).double().cpu().numpy()
+
+
+def correlation_score(jacobian):
+    with np.errstate(all="ignore"):
+        corrs = np.corrcoef(jacobian)
+        if not np.all(np.isfinite(corrs)):
+            return float("nan")
+        v = np.linalg.eigvalsh(corrs)
+        return float(-np.sum(np.log(v + K) + 1.0 / (v + K)))
+
+
+class JacobCov:
+    name = "jacob_cov"
+    description = "jacob_cov: score of the correlation eigenvalues of input Jacobians on one batch (higher is better)"
+    higher_is_better = True
+
+    def settings(self, options, space_defaults):
+        return {
+            "batch_size": int(options.get("proxy_batch_size") or 64),
+            "init": options.get("init") or "pytorch",
+            "network": "supernet",
+        }
+
+    def prepare(self, ctx):
+        network = ctx.network(ctx.settings["network"])
+        inputs = ctx.batch(ctx.settings["batch_size"])
+
+        def score(mask):
+            network.mask = mask
+            return correlation_score(input_jacobian(network, inputs))
+
+        return score
+
+
+@hookimpl
+def register_proxies(register):
+    register(JacobCov())

@@ -1,0 +1,54 @@
+"""snip (Lee et al., ICLR 2019; as a zero-cost proxy, Abdelfattah et al., ICLR 2021) as a tenas-kit proxy.
+
+Score: the sum, over the weight of every convolution and linear layer, of
+|w * dL/dw|, L the cross-entropy loss on one labelled batch (train-mode
+BatchNorm). This equals the reference's |dL/dc| for a multiplicative mask c = 1
+on each weight. Sources without labels (embedded, synthetic, flat folders) get
+labels drawn uniformly at random over the dataset's classes.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tenas_kit.hookspecs import hookimpl
+
+
+def layer_weights(network):
+    # The zero-cost-proxy reference scores convolution and linear weights only (no biases, no BatchNorm).
+    return [m.weight for m in network.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))]
+
+
+def snip(network, inputs, labels):
+    weights = layer_weights(network)
+    loss = F.cross_entropy(network(inputs), labels)
+    grads = torch.autograd.grad(loss, weights, allow_unused=True)  # no .grad left behind between masks
+    return sum(float((w.detach() * g).abs().sum()) for w, g in zip(weights, grads) if g is not None)
+
+
+class Snip:
+    name = "snip"
+    description = "snip: sum of |weight x loss gradient| over conv/linear weights (higher is better)"
+    higher_is_better = True  # published correlation with accuracy is positive (Kendall tau about 0.45)
+
+    def settings(self, options, space_defaults):
+        return {
+            "batch_size": int(options.get("proxy_batch_size") or 64),
+            "init": options.get("init") or "pytorch",
+            "network": "supernet",
+        }
+
+    def prepare(self, ctx):
+        network = ctx.network(ctx.settings["network"])
+        inputs, labels = ctx.labelled_batch(ctx.settings["batch_size"])
+
+        def score(mask):
+            network.mask = mask
+            return snip(network, inputs, labels)
+
+        return score
+
+
+@hookimpl
+def register_proxies(register):
+    register(Snip())

@@ -1,0 +1,202 @@
+"""Built-in zero-cost proxies: registered, finite on NB201, and equal to independent computations."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from tenas_kit import SearchConfig, engine
+from tenas_kit.proxy import ProxyContext
+
+torch.set_num_threads(1)
+
+NAMES = ["naswot", "synflow", "snip", "grad_norm", "jacob_cov", "zen", "params", "flops"]
+ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|avg_pool_3x3~1|skip_connect~2|"
+ONE_CONV = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"  # only edge 3<-0 carries an op
+
+
+def plan_for(registry, names, data="synthetic", dataset="cifar10"):
+    config = SearchConfig(data=data, dataset=dataset, proxies=[(n, 1.0) for n in names], options={"proxy_batch_size": 8})
+    return engine.plan(registry, config), config
+
+
+def context(plan, config, mask, index=0, seed=0):
+    proxy, _, settings = plan.proxies[index]
+    return ProxyContext(plan.space, mask, plan.dataset, plan.images, plan.device, config.options, seed, 0, 0,
+                        proxy.name, settings)
+
+
+def scorer(registry, name, arch=ARCH, ctx_mask=None):
+    plan, config = plan_for(registry, [name])
+    mask = plan.space.arch_to_mask(plan.space.parse(arch))
+    ctx = context(plan, config, mask if ctx_mask is None else ctx_mask)
+    return plan.proxies[0][0].prepare(ctx), mask
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_proxy_is_registered_and_scores_an_nb201_architecture(registry, name):
+    proxy = registry.get("proxy", name)
+    assert proxy.name == name and proxy.higher_is_better is True and proxy.description
+    settings = proxy.settings({"proxy_batch_size": 8}, {})
+    assert settings["network"] == "supernet"
+    score, mask = scorer(registry, name)
+    value = score(mask)
+    assert isinstance(value, float) and math.isfinite(value)
+    assert score(mask) == value  # a scorer is a pure function of the mask
+
+
+def test_batch_settings_default_and_follow_options(registry):
+    for name in ["naswot", "snip", "grad_norm", "jacob_cov", "zen"]:
+        proxy = registry.get("proxy", name)
+        assert proxy.settings({}, {"batch_size": 72}) == proxy.settings({"proxy_batch_size": 64, "init": "pytorch"}, {})
+        assert proxy.settings({"proxy_batch_size": 8, "init": "kaiming"}, {})["batch_size"] == 8
+        assert proxy.settings({"init": "kaiming"}, {})["init"] == "kaiming"
+
+
+def test_scorers_leave_the_shared_batch_untouched(registry):
+    plan, config = plan_for(registry, ["jacob_cov", "snip"])
+    mask = plan.space.arch_to_mask(plan.space.parse(ARCH))
+    for index in range(2):
+        ctx = context(plan, config, mask, index)
+        before = ctx.batch(8).clone()
+        plan.proxies[index][0].prepare(ctx)(mask)
+        after = ctx.batch(8)
+        assert torch.equal(before, after) and after.grad is None and not after.requires_grad
+
+
+def test_params_equals_a_hand_count_and_ignores_ops_outside_the_mask(registry, nb201):
+    # C=3, N=1 network; the one op is a nor_conv_3x3 (conv C*C*9, BatchNorm 2C) in each of the three cells.
+    stem = 3 * 3 * 9 + 6
+    cells = sum(c * c * 9 + 2 * c for c in (3, 6, 12))
+    blocks = sum(a * b * 9 + 2 * b + b * b * 9 + 2 * b + a * b for a, b in ((3, 6), (6, 12)))
+    head = 2 * 12 + 12 * 10 + 10
+    expected = stem + cells + blocks + head
+    single = nb201.network(nb201.arch_to_mask(nb201.parse(ONE_CONV)), "supernet", 10)
+    assert sum(p.numel() for p in single.parameters()) == expected  # only the alive ops are built
+    score, mask = scorer(registry, "params", ONE_CONV)
+    assert score(mask) == expected
+    # On a supernet holding every op, only the modules the mask runs count.
+    full, _ = scorer(registry, "params", ONE_CONV, ctx_mask=nb201.layout.full_mask())
+    assert full(mask) == expected
+
+
+def test_flops_count_multiply_adds_and_order_skip_below_conv(registry):
+    all_skip = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+    all_conv = all_skip.replace("skip_connect", "nor_conv_3x3")
+    skip_score, skip_mask = scorer(registry, "flops", all_skip)
+    conv_score, conv_mask = scorer(registry, "flops", all_conv)
+    # All-skip cells add no multiply-adds: stem, the two reduction blocks, the classifier (32x32 input).
+    stem = 3 * 3 * 9 * 32 * 32
+    blocks = sum((a * b * 9 + b * b * 9 + a * b) * s * s for a, b, s in ((3, 6, 16), (6, 12, 8)))
+    assert skip_score(skip_mask) == stem + blocks + 12 * 10
+    assert conv_score(conv_mask) > skip_score(skip_mask) > 0
+
+
+def tiny_relu_net():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 2, 3, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 5), nn.ReLU())
+
+
+def test_naswot_equals_numpy_slogdet_of_the_hamming_kernel():
+    from tenaskit_naswot import naswot
+
+    torch.manual_seed(0)
+    net = tiny_relu_net()
+    x = torch.randn(6, 3, 4, 4)
+    with torch.no_grad():
+        h1 = torch.relu(net[0](x))
+        h2 = torch.relu(net[2](h1))  # the last ReLU acts on a 2-D tensor and is left out
+    codes = np.concatenate([(h > 0).reshape(6, -1).numpy() for h in (h1, h2)], 1).astype(np.int64)
+    units = codes.shape[1]
+    hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1)
+    sign, expected = np.linalg.slogdet((units - hamming).astype(np.float64))
+    assert sign != 0
+    assert naswot(net, x) == pytest.approx(expected, rel=1e-12)
+
+
+def test_synflow_equals_the_analytic_value_on_linear_layers():
+    from tenaskit_synflow import linearise, synflow
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+    w1, b1, w2, b2 = (p.detach().abs().numpy() for p in net.parameters())
+    # All-ones input, |weights|: h = |W1| 1 + |b1| > 0, S = 1^T (|W2| h + |b2|).
+    h = w1.sum(1) + b1
+    g = w2.sum(0)  # dS/dh
+    expected = (w2 * h[None, :]).sum() + (w1 * g[:, None]).sum()  # dS/dW2 = 1 h^T, dS/dW1 = g 1^T
+    assert synflow(linearise(net), (1, 4)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_grad_norm_and_snip_match_a_direct_backward():
+    from tenaskit_grad_norm import grad_norm
+    from tenaskit_snip import snip
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 3)).double()
+    x, y = torch.randn(5, 3, 6, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 1, 0])
+    F.cross_entropy(net(x), y).backward()
+    layers = [net[0], net[5]]
+    assert grad_norm(net, x, y) == pytest.approx(sum(float(m.weight.grad.norm()) for m in layers), rel=1e-10)
+    assert snip(net, x, y) == pytest.approx(sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for m in layers), rel=1e-10)
+
+
+def test_jacob_cov_of_known_jacobian_and_zen_of_a_scaled_network():
+    from tenaskit_jacob_cov import correlation_score
+    from tenaskit_zen import zen
+
+    jac = np.random.default_rng(0).standard_normal((4, 50))
+    v = np.linalg.eigvalsh(np.corrcoef(jac))
+    assert correlation_score(jac) == pytest.approx(-np.sum(np.log(v + 1e-5) + 1 / (v + 1e-5)))
+    # Zen on conv -> pool: f is linear, so the feature change is the conv of gamma * eps; no BatchNorm.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 2, 1, bias=False), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    x, eps = torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4)
+    with torch.no_grad():
+        expected = math.log(float(net[0](0.01 * eps).abs().flatten(1).sum(1).mean()))
+    assert zen(net, x, eps) == pytest.approx(expected, rel=1e-4)
+
+
+def write_image(path, value):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((8, 8, 3), value, dtype=np.uint8)).save(path)
+
+
+def test_labelled_batch_reads_imagefolder_classes(tmp_path, registry):
+    for i in range(3):
+        write_image(tmp_path / "cat" / f"{i}.png", 0)
+        write_image(tmp_path / "dog" / f"{i}.png", 255)
+    plan, config = plan_for(registry, ["grad_norm"], data=str(tmp_path))
+    ctx = context(plan, config, plan.space.layout.full_mask())
+    images, labels = ctx.labelled_batch(8)
+    assert labels.dtype == torch.long and labels.shape == (8,)
+    assert torch.equal(images, ctx.batch(8))  # the same draw as batch()
+    white = images[:, 0, 16, 16] > 0  # the centre survives flip and padded crop
+    assert torch.equal(labels, white.long())  # classes in sorted order: cat 0, dog 1
+    assert set(labels.tolist()) == {0, 1}
+
+
+def test_unlabelled_sources_get_seeded_random_labels(tmp_path, registry):
+    for i in range(4):
+        write_image(tmp_path / f"{i}.png", 60 * i)  # flat folder: no labels
+    plan, config = plan_for(registry, ["grad_norm"], data=str(tmp_path))
+    assert plan.images.labels([0, 1]) is None
+    ctx = context(plan, config, plan.space.layout.full_mask())
+    _, labels = ctx.labelled_batch(16, stream="other")
+    expected = ctx.rng("other-labels").integers(0, 10, size=16)
+    assert labels.tolist() == expected.tolist()
+
+
+def test_imagenet16_labels_are_shifted_to_zero_based(tmp_path, registry):
+    labels = np.array([1, 5, 120, 121, 7])
+    data = np.zeros((5, 3 * 16 * 16), dtype=np.uint8)
+    with open(tmp_path / "train_data_batch_1", "wb") as handle:
+        pickle.dump({"data": data, "labels": labels.tolist()}, handle)
+    plan, _ = plan_for(registry, ["grad_norm"], data=str(tmp_path), dataset="imagenet16-120")
+    assert len(plan.images) == 4  # class 121 is outside ImageNet16-120
+    assert plan.images.labels(np.arange(4)).tolist() == [0, 4, 119, 6]
