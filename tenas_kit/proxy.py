@@ -93,3 +93,32 @@ class Proxy(Protocol):
         """Every setting that changes this proxy's number (recorded, and part of cache keys)."""
 
     def prepare(self, ctx: ProxyContext) -> Callable[[np.ndarray], float]: ...
+
+
+class BatchProxy:
+    """Base for proxies that score a network on one batch of images.
+
+    A subclass sets ``name``, ``description``, ``higher_is_better`` (and
+    ``labelled = True`` to receive ``(images, labels)``) and implements
+    ``measure(network, batch) -> float``.
+    """
+
+    labelled = False
+
+    def settings(self, options, space_defaults):
+        return {
+            "batch_size": int(options.get("proxy_batch_size") or 64),
+            "init": options.get("init") or "pytorch",
+            "network": "supernet",
+        }
+
+    def prepare(self, ctx):
+        network = ctx.network(ctx.settings["network"])
+        size = ctx.settings["batch_size"]
+        batch = ctx.labelled_batch(size) if self.labelled else ctx.batch(size)
+
+        def score(mask):
+            network.mask = mask
+            return self.measure(network, batch)
+
+        return score

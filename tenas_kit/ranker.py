@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from . import engine
 from . import workers as workermod
 from .data import fingerprint
 from .errors import TenasError

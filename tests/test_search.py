@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tenas_kit import SearchConfig, engine, plugins, search
+from tenas_kit import SearchConfig, engine, search
 from tenas_kit.engine import Reporter
 from tenas_kit.store import partial_path, read
 

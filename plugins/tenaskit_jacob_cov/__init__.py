@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.proxy import BatchProxy
 
 K = 1e-5
 
@@ -34,27 +35,13 @@ def correlation_score(jacobian):
         return float(-np.sum(np.log(v + K) + 1.0 / (v + K)))
 
 
-class JacobCov:
+class JacobCov(BatchProxy):
     name = "jacob_cov"
     description = "jacob_cov: score of the correlation eigenvalues of input Jacobians on one batch (higher is better)"
     higher_is_better = True
 
-    def settings(self, options, space_defaults):
-        return {
-            "batch_size": int(options.get("proxy_batch_size") or 64),
-            "init": options.get("init") or "pytorch",
-            "network": "supernet",
-        }
-
-    def prepare(self, ctx):
-        network = ctx.network(ctx.settings["network"])
-        inputs = ctx.batch(ctx.settings["batch_size"])
-
-        def score(mask):
-            network.mask = mask
-            return correlation_score(input_jacobian(network, inputs))
-
-        return score
+    def measure(self, network, batch):
+        return correlation_score(input_jacobian(network, batch))
 
 
 @hookimpl

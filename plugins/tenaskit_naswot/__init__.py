@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.proxy import BatchProxy
 
 
 @torch.no_grad()
@@ -38,27 +39,13 @@ def naswot(network, inputs):
     return float(np.linalg.slogdet(kernel.numpy())[1])
 
 
-class NASWOT:
+class NASWOT(BatchProxy):
     name = "naswot"
     description = "NASWOT: log|det| of the Hamming-similarity kernel of ReLU codes on one batch (higher is better)"
     higher_is_better = True
 
-    def settings(self, options, space_defaults):
-        return {
-            "batch_size": int(options.get("proxy_batch_size") or 64),
-            "init": options.get("init") or "pytorch",
-            "network": "supernet",
-        }
-
-    def prepare(self, ctx):
-        network = ctx.network(ctx.settings["network"])
-        inputs = ctx.batch(ctx.settings["batch_size"])
-
-        def score(mask):
-            network.mask = mask
-            return naswot(network, inputs)
-
-        return score
+    def measure(self, network, batch):
+        return naswot(network, batch)
 
 
 @hookimpl

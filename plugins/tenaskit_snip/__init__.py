@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.proxy import BatchProxy
 
 
 def layer_weights(network):
@@ -26,27 +27,14 @@ def snip(network, inputs, labels):
     return sum(float((w.detach() * g).abs().sum()) for w, g in zip(weights, grads) if g is not None)
 
 
-class Snip:
+class Snip(BatchProxy):
     name = "snip"
     description = "snip: sum of |weight x loss gradient| over conv/linear weights (higher is better)"
     higher_is_better = True  # published correlation with accuracy is positive (Kendall tau about 0.45)
+    labelled = True
 
-    def settings(self, options, space_defaults):
-        return {
-            "batch_size": int(options.get("proxy_batch_size") or 64),
-            "init": options.get("init") or "pytorch",
-            "network": "supernet",
-        }
-
-    def prepare(self, ctx):
-        network = ctx.network(ctx.settings["network"])
-        inputs, labels = ctx.labelled_batch(ctx.settings["batch_size"])
-
-        def score(mask):
-            network.mask = mask
-            return snip(network, inputs, labels)
-
-        return score
+    def measure(self, network, batch):
+        return snip(network, *batch)
 
 
 @hookimpl
