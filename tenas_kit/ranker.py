@@ -9,6 +9,7 @@ once. Proxies are combined by their weighted rank sum, as TE-NAS does.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -20,8 +21,6 @@ from .data import fingerprint
 from .errors import TenasError
 from .scores import score_key
 from .seeds import derive
-
-import os
 
 COMMIT_SECONDS = float(os.environ.get("TENASKIT_COMMIT_SECONDS", 5.0))  # how much work a kill may lose, at most
 
