@@ -7,27 +7,8 @@ deduplicated, which is exact and linear in the number of samples.
 
 import numpy as np
 import torch
-import torch.nn as nn
 
-
-@torch.no_grad()
-def activation_codes(network, inputs):
-    """bool tensor (n, units): the concatenated ReLU sign pattern of each sample."""
-    captured = []
-
-    def hook(module, args, output):
-        if args[0].dim() == 4:
-            captured.append((output > 0).reshape(len(inputs), -1))
-
-    handles = [m.register_forward_hook(hook) for m in network.modules() if isinstance(m, nn.ReLU)]
-    try:
-        network(inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    if not captured:
-        return torch.zeros(len(inputs), 0, dtype=torch.bool)
-    return torch.cat(captured, 1)
+from tenas_kit.probes import activation_codes  # noqa: F401  (re-exported: the count's input)
 
 
 def count_distinct(codes):

@@ -8,16 +8,11 @@ labels drawn uniformly at random over the dataset's classes.
 """
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.probes import layer_weights
 from tenas_kit.proxy import BatchProxy
-
-
-def layer_weights(network):
-    # The zero-cost-proxy reference scores convolution and linear weights only (no biases, no BatchNorm).
-    return [m.weight for m in network.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))]
 
 
 def snip(network, inputs, labels):

@@ -14,14 +14,9 @@ Train-mode BatchNorm would normalise a batch of one all-ones image.
 """
 
 import torch
-import torch.nn as nn
 
 from tenas_kit.hookspecs import hookimpl
-
-
-def layer_weights(network):
-    # The zero-cost-proxy reference scores convolution and linear weights only (no biases, no BatchNorm).
-    return [m.weight for m in network.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))]
+from tenas_kit.probes import layer_weights
 
 
 @torch.no_grad()
