@@ -19,13 +19,16 @@ class LinearRegions:
             "crop": int(options.get("region_crop") or 3),
             "init": options.get("init") or "pytorch",
             "network": "thin",
+            # Crops come from unaugmented images, as the reference's RandomCrop(3, padding=0) does:
+            # zero padding would add constant patches that all share one code.
+            "source": "unaugmented",
         }
 
     def prepare(self, ctx):
         s = ctx.settings
         network = ctx.network("thin", fan_mode="fan_in", in_channels=1)
         rng = ctx.rng("crops")
-        batches = [crops(ctx.batch(s["samples"], stream=f"images{b}"), s["crop"], rng) for b in range(s["batches"])]
+        batches = [crops(ctx.batch(s["samples"], stream=f"images{b}", augmented=False), s["crop"], rng) for b in range(s["batches"])]
 
         def score(mask):
             network.mask = mask
