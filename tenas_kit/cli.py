@@ -244,13 +244,15 @@ def plugins_command(as_json, plugins):
 
 def _register_plugin_commands():
     current = loader()
-    taken = {param.name for param in run.params}
-    for kind in ("space", "proxy", "pruner"):
-        for obj in current.registry.all(kind):
-            for option in getattr(obj, "cli_options", ()):
-                if option.name not in taken:
-                    run.params.append(option)
-                    taken.add(option.name)
+    # Plugin options reach both commands that build proxies: a search and a batch ranking.
+    for command in (run, cli.commands["rank"]):
+        taken = {param.name for param in command.params}
+        for kind in ("space", "proxy", "pruner"):
+            for obj in current.registry.all(kind):
+                for option in getattr(obj, "cli_options", ()):
+                    if option.name not in taken:
+                        command.params.append(option)
+                        taken.add(option.name)
     for impl in current.pm.hook.register_commands.get_hookimpls():
         try:
             impl.function(cli=cli)

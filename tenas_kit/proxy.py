@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, runtime_checkable
 
+import click
 import numpy as np
 import torch
 
@@ -95,6 +96,25 @@ class Proxy(Protocol):
     def prepare(self, ctx: ProxyContext) -> Callable[[np.ndarray], float]: ...
 
 
+def network_role(options):
+    """Which of the space's networks a zero-cost proxy scores (``--proxy-network``)."""
+    return options.get("proxy_network") or "supernet"
+
+
+# Options shared by the zero-cost proxies; a plugin lists them in its ``cli_options`` (the CLI adds each once).
+ZERO_COST_OPTIONS = [
+    click.Option(
+        ["--proxy-network"], default=None,
+        help="Network the zero-cost proxies score: 'supernet' (default; the space's small search network) "
+        "or 'evaluation' (the full network the space's benchmark trains), or another role of the space.",
+    ),
+    click.Option(
+        ["--proxy-batch-size"], type=click.IntRange(min=1), default=None,
+        help="Images per batch for the zero-cost proxies that read images (default 64).",
+    ),
+]
+
+
 class BatchProxy:
     """Base for proxies that score a network on one batch of images.
 
@@ -104,12 +124,13 @@ class BatchProxy:
     """
 
     labelled = False
+    cli_options = ZERO_COST_OPTIONS
 
     def settings(self, options, space_defaults):
         return {
             "batch_size": int(options.get("proxy_batch_size") or 64),
             "init": options.get("init") or "pytorch",
-            "network": "supernet",
+            "network": network_role(options),
         }
 
     def prepare(self, ctx):

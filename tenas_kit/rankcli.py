@@ -105,14 +105,14 @@ def register(cli, console, plugin_option, parse_proxies, registry):
                   help="Results file, .csv or .json.")
     @plugin_option
     def rank(space, proxies, archs_file, sample, every, data, dataset, seed, device, repeats, batch_size, init, store,
-             workers, shard, top, out, plugins):
+             workers, shard, top, out, plugins, **plugin_options):
         """Score many architectures, each on its own network, and rank them by weighted rank sum."""
         from .ranker import rank as run_rank
         from .scores import ScoreStore
         from .workers import default_workers
 
         config = engine.SearchConfig(space, parse_proxies(proxies), "tenas", data, dataset, seed, device, repeats,
-                                     {"batch_size": batch_size, "init": init})
+                                     {"batch_size": batch_size, "init": init, **plugin_options})
         reg = registry(plugins)
         plan = engine.plan(reg, config)
         texts = choose_archs(plan.space, archs_file, sample, every, seed)

@@ -14,11 +14,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 from . import workers as workermod
 from .data import fingerprint
 from .errors import TenasError
+from .ranking import weighted_rank_sum
 from .scores import score_key
 from .seeds import derive
 
@@ -114,13 +114,11 @@ def _compute(plan, config, first, missing, keys, store, known, workers, extra_pl
 def _assemble(plan, config, archs, canonical, first, keys, known, unique, computed):
     wanted = [i for i, key in enumerate(canonical) if key in first]
     texts = [plan.space.format(archs[i]) for i in wanted]
-    scores, rank_sum = {}, np.zeros(len(wanted))
-    for p, (proxy, weight, _) in enumerate(plan.proxies):
-        values = np.array([
+    scores = {}
+    for p, (proxy, _, _) in enumerate(plan.proxies):
+        scores[proxy.name] = np.array([
             np.mean([known[keys[canonical[i], p, r]] for r in range(config.repeats)]) for i in wanted
         ])
-        scores[proxy.name] = values
-        # Rank 1 is the best; non-finite scores rank last.
-        oriented = np.where(np.isfinite(values), values if not proxy.higher_is_better else -values, np.inf)
-        rank_sum += weight * rankdata(oriented, method="min")
+    rank_sum = weighted_rank_sum([(scores[proxy.name], proxy.higher_is_better, weight)
+                                  for proxy, weight, _ in plan.proxies])
     return Ranking(texts, scores, rank_sum, unique, computed)

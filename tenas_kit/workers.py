@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 import torch
 
 from . import engine, plugins
+from .errors import TenasError
 from .proxy import ProxyContext
 
 _plans = {}  # config key -> Plan, per process
@@ -62,9 +63,43 @@ def score_masks(config, proxy_index, seed, round_index, repeat, mask, masks, dat
         proxy, _, settings = plan.proxies[proxy_index]
         ctx = ProxyContext(plan.space, mask, plan.dataset, plan.images, plan.device, config.options,
                            seed, round_index, repeat, proxy.name, settings, data_seed)
-        _scorers[key] = proxy.prepare(ctx)
-    score = _scorers[key]
-    return [float(score(m)) for m in masks]
+        _scorers[key] = _guarded(proxy, "prepare", proxy.prepare, ctx)
+        if not callable(_scorers[key]):
+            raise _contract_error(proxy, f"prepare returned {_show(_scorers[key])}, not a scoring function")
+    proxy, score = plan.proxies[proxy_index][0], _scorers[key]
+    return [_as_number(proxy, _guarded(proxy, "its scorer", score, m)) for m in masks]
+
+
+def _guarded(proxy, what, fn, *args):
+    """Run plugin code; a failure becomes one line naming the proxy and its plugin."""
+    try:
+        return fn(*args)
+    except TenasError:
+        raise
+    except Exception as exc:
+        raise _contract_error(proxy, f"{what} raised {type(exc).__name__}: {exc}") from None
+
+
+def _as_number(proxy, value):
+    """A score is a real number; NaN and inf are allowed (ranked last), text and None are not."""
+    if value is None or isinstance(value, (str, bytes, complex)):
+        raise _contract_error(proxy, f"its scorer returned {_show(value)}, not a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of more than one element
+        raise _contract_error(proxy, f"its scorer returned {_show(value)}, not a number") from None
+
+
+def _contract_error(proxy, problem):
+    plugin = plugins.loader().registry.entries["proxy"].get(proxy.name)
+    origin = f"plugin '{plugin.plugin}' ({plugins.loader().registry.plugins.get(plugin.plugin, '?')})" if plugin else "its plugin"
+    return TenasError(f"proxy '{proxy.name}' from {origin}: {problem}; fix or uninstall that plugin, "
+                      f"or leave the proxy out of --proxies.")
+
+
+def _show(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 _extra_plugins = ()

@@ -106,3 +106,109 @@ def test_plugins_dir_loads_every_python_file(tmp_path):
     assert listed.returncode == 0, listed.stderr
     provided = {(p["kind"], p["name"]): p["plugin"] for p in json.loads(listed.stdout)["provided"]}
     assert provided[("proxy", "weightcount")] == "first"
+
+
+WRONG_THINGS = '''
+from tenas_kit.hookspecs import hookimpl
+
+
+class NoPrepare:
+    name = "noprepare"
+    description = "a proxy without prepare"
+    higher_is_better = True
+
+    def settings(self, options, space_defaults):
+        return {}
+
+
+@hookimpl
+def register_proxies(register):
+    register(42)
+    register(NoPrepare())
+'''
+
+SCORER = '''
+from tenas_kit.hookspecs import hookimpl
+
+
+class Odd:
+    name = "{name}"
+    description = "a proxy whose scorer misbehaves"
+    higher_is_better = True
+
+    def settings(self, options, space_defaults):
+        return {{}}
+
+    def prepare(self, ctx):
+        def score(mask):
+{body}
+        return score
+
+
+@hookimpl
+def register_proxies(register):
+    register(Odd())
+'''
+
+
+def scorer_plugin(site, name, body):
+    install(site, f"odd-{name}", f"odd_{name}", SCORER.format(name=name, body=textwrap.indent(body, " " * 12)), name)
+    return {"PYTHONPATH": str(site)}
+
+
+def test_registering_the_wrong_thing_is_reported_and_the_rest_keep_working(site):
+    install(site, "wrong-things", "wrong_things", WRONG_THINGS, "wrong_things")
+    listed = tenaskit("plugins", "--json", env={"PYTHONPATH": str(site)})
+    assert listed.returncode == 0, listed.stderr
+    report = json.loads(listed.stdout)
+    reasons = [b["reason"] for b in report["broken"] if b["plugin"] == "wrong_things"]
+    assert any("42" in r and "without" in r for r in reasons)
+    assert any("prepare" in r for r in reasons)
+    provided = {(p["kind"], p["name"]) for p in report["provided"]}
+    assert ("proxy", "noprepare") not in provided and ("proxy", "ntk") in provided
+
+
+@pytest.mark.parametrize("name, body, problem, workers", [
+    ("texty", "return 'high'", "returned 'high', not a number", 1),
+    ("nothing", "return None", "returned None, not a number", 2),
+    ("raiser", "raise ZeroDivisionError('bad cell')", "its scorer raised ZeroDivisionError: bad cell", 2),
+])
+def test_a_misbehaving_scorer_gets_one_line_naming_its_plugin(site, tmp_path, name, body, problem, workers):
+    env = scorer_plugin(site, name, body)
+    done = tenaskit("rank", "--proxies", name, "--sample", "3", "--data", "synthetic", "--repeats", "1",
+                    "--workers", workers, "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv", env=env)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert f"proxy '{name}' from plugin '{name}'" in lines[0] and problem in lines[0]
+
+
+def test_nan_and_inf_scores_are_recorded_and_ranked_last(site, tmp_path):
+    # NaN for cells whose first edge is a 3x3 convolution, inf for 1x1, the count of ops other than none otherwise.
+    body = "if mask[0, 0, 3]:\n    return float('nan')\nif mask[0, 0, 2]:\n    return float('inf')\nreturn float(mask[..., 1:].sum())"
+    env = scorer_plugin(site, "nanny", body)
+    archs = tmp_path / "archs.txt"
+    archs.write_text("\n".join([
+        "|nor_conv_3x3~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+        "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+        "|nor_conv_1x1~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+        "|skip_connect~0|+|none~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+    ]))
+    out = tmp_path / "r.csv"
+    done = tenaskit("rank", "--proxies", "nanny", "--archs", archs, "--data", "synthetic", "--repeats", "1",
+                    "--store", tmp_path / "s.h5", "--out", out, env=env)
+    assert done.returncode == 0, done.stderr
+    import csv
+
+    rows = list(csv.DictReader(out.open()))
+    assert [r["arch"].split("~")[0] for r in rows] == ["|skip_connect", "|skip_connect", "|nor_conv_3x3", "|nor_conv_1x1"] \
+        or [r["arch"].split("~")[0] for r in rows] == ["|skip_connect", "|skip_connect", "|nor_conv_1x1", "|nor_conv_3x3"]
+    assert {rows[2]["nanny"], rows[3]["nanny"]} == {"nan", "inf"}
+    assert float(rows[0]["nanny"]) > float(rows[1]["nanny"])  # higher is better among the finite ones
+    again = tenaskit("rank", "--proxies", "nanny", "--archs", archs, "--data", "synthetic", "--repeats", "1",
+                     "--store", tmp_path / "s.h5", "--out", out, env=env)
+    assert "0 scores computed" in again.stdout  # NaN and inf came back from the store
+    search = tenaskit("run", "--proxies", "nanny,regions", "--data", "synthetic", "--repeats", "1",
+                      "--out", tmp_path / "run.h5", env=env)
+    assert search.returncode == 0, search.stderr
+    assert "architecture:" in search.stdout

@@ -50,3 +50,14 @@ def test_correlations_match_hand_computed_values():
 def test_non_finite_values_rank_last():
     ranks, order = sorted_dense_ranks([0.5, float("nan"), 0.9, float("inf")], descending=True)
     assert order[:2] == [2, 0] and list(ranks) == [1, 2, 0, 2]
+
+
+def test_weighted_rank_sum_on_hand_made_scores():
+    from tenas_kit.ranking import weighted_rank_sum
+
+    kappa = [30.0, 10.0, 20.0, float("nan")]  # lower is better: ranks 3, 1, 2, 4 (NaN last)
+    regions = [500.0, 100.0, 500.0, 900.0]  # higher is better: ranks 2, 4, 2, 1 (ties share the lowest)
+    synflow = [1.0, 2.0, 3.0, float("inf")]  # higher is better, but inf is not a score: ranks 3, 2, 1, 4
+    total = weighted_rank_sum([(kappa, False, 1.0), (regions, True, 1.0), (synflow, True, 0.5)])
+    assert total.tolist() == [3 + 2 + 1.5, 1 + 4 + 1.0, 2 + 2 + 0.5, 4 + 1 + 2.0]
+    assert weighted_rank_sum([(kappa, False, 1.0), (regions, True, 0.0)]).tolist() == [3, 1, 2, 4]

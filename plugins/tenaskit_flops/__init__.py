@@ -4,6 +4,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 
 
 @torch.no_grad()
@@ -19,10 +20,11 @@ class FlopCount:
     name = "flops"
     description = "FLOPs: multiply-adds of one image at the dataset resolution (higher is better)"
     higher_is_better = True  # as #params: bigger cells, higher accuracy (Kendall tau about 0.55)
+    cli_options = ZERO_COST_OPTIONS
 
     def settings(self, options, space_defaults):
         # The resolution comes with --dataset, already part of every run and cache key.
-        return {"network": "supernet", "images": 1}
+        return {"network": network_role(options), "images": 1}
 
     def prepare(self, ctx):
         network = ctx.network(ctx.settings["network"]).eval()  # eval: one image through BatchNorm

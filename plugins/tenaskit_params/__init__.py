@@ -3,6 +3,7 @@
 import torch
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 
 
 @torch.no_grad()
@@ -29,10 +30,11 @@ class ParameterCount:
     name = "params"
     description = "#params: parameters of the ops the candidate runs (higher is better)"
     higher_is_better = True  # bigger NB201 cells train to higher accuracy (Kendall tau about 0.55)
+    cli_options = ZERO_COST_OPTIONS
 
     def settings(self, options, space_defaults):
         # Weights and data do not change a count; only which network is counted does.
-        return {"network": "supernet"}
+        return {"network": network_role(options)}
 
     def prepare(self, ctx):
         # Eval mode: a one-image forward must not trip train-mode BatchNorm on 1x1 maps.

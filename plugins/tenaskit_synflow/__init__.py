@@ -16,6 +16,7 @@ Train-mode BatchNorm would normalise a batch of one all-ones image.
 import torch
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 from tenas_kit.probes import layer_weights
 
 
@@ -41,10 +42,11 @@ class Synflow:
     name = "synflow"
     description = "synflow: data-free sum of |w x grad| of the summed output, |weights|, all-ones input (higher is better)"
     higher_is_better = True  # published correlation with accuracy is positive (Kendall tau about 0.57)
+    cli_options = ZERO_COST_OPTIONS
 
     def settings(self, options, space_defaults):
         # Data-free: no batch size, no images; the weights' magnitudes still depend on --init.
-        return {"init": options.get("init") or "pytorch", "network": "supernet", "bn": "eval"}
+        return {"init": options.get("init") or "pytorch", "network": network_role(options), "bn": "eval"}
 
     def prepare(self, ctx):
         network = linearise(ctx.network(ctx.settings["network"]))

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 
 
 def last_pool(network):
@@ -63,12 +64,13 @@ class Zen:
     name = "zen"
     description = "Zen-score: log of the feature change under a small input perturbation plus BatchNorm scales (higher is better)"
     higher_is_better = True
+    cli_options = ZERO_COST_OPTIONS
 
     def settings(self, options, space_defaults):
         return {
             "batch_size": int(options.get("proxy_batch_size") or 64),
             "init": options.get("init") or "pytorch",
-            "network": "supernet",
+            "network": network_role(options),
             "mixup_gamma": 1e-2,
         }
 
