@@ -9,6 +9,8 @@ not overwrite their input.
 import torch
 import torch.nn as nn
 
+from tenas_kit.layers import AvgPool2d
+
 # Index order of the op mask's last axis (DARTS's PRIMITIVES).
 OPS = (
     "none",
@@ -85,7 +87,7 @@ def make_op(name, channels, stride):
     if name == "max_pool_3x3":
         return nn.MaxPool2d(3, stride=stride, padding=1)
     if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+        return AvgPool2d(3, stride=stride, padding=1)
     if name == "skip_connect":
         return nn.Identity() if stride == 1 else FactorizedReduce(channels, channels)
     if name == "sep_conv_3x3":

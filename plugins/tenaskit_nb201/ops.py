@@ -2,6 +2,8 @@
 
 import torch.nn as nn
 
+from tenas_kit.layers import AvgPool2d
+
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
@@ -22,7 +24,7 @@ def make_op(name, channels):
     if name == "nor_conv_3x3":
         return ReLUConvBN(channels, channels, 3, 1, 1)
     if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return AvgPool2d(3, stride=1, padding=1)
     raise ValueError(f"no module for op '{name}'")
 
 
@@ -34,7 +36,7 @@ class ResNetBasicBlock(nn.Module):
         self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1)
         self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            AvgPool2d(kernel_size=2, stride=2, padding=0),
             nn.Conv2d(c_in, c_out, kernel_size=1, stride=1, padding=0, bias=False),
         )
 

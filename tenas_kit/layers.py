@@ -1,0 +1,40 @@
+"""Layers that search spaces may use where the stock module is slow under batched autograd.
+
+Exact kappa_N needs one backward pass per sample through the full batch; autograd
+batches those passes with vmap. ``avg_pool2d_backward`` has no batching rule, so
+vmap runs it sample by sample and stacks the results, which cost about a quarter
+of an NB201 supernet's kernel (benchmarks/ntk_modes.py). A depthwise convolution
+with a kernel of ones computes the same window sums and batches natively.
+"""
+
+from __future__ import annotations
+
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+class AvgPool2d(nn.AvgPool2d):
+    """``nn.AvgPool2d`` (count_include_pad=False, ceil_mode=False) as a depthwise convolution of ones.
+
+    Same values up to float rounding order; still an ``nn.AvgPool2d`` for code
+    that looks modules up by type.
+    """
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__(kernel_size, stride=stride, padding=padding, count_include_pad=False)
+
+    def forward(self, x):
+        kernel, stride, padding = _pair(self.kernel_size), _pair(self.stride or self.kernel_size), _pair(self.padding)
+        channels, height, width = x.shape[-3:]
+        ones = x.new_ones(channels, 1, *kernel)
+        sums = F.conv2d(x, ones, stride=stride, padding=padding, groups=channels)
+        # How many real (unpadded) pixels each window covers.
+        counts = F.conv2d(x.new_ones(1, 1, height, width), ones[:1], stride=stride, padding=padding)
+        return sums / counts
+
+    def extra_repr(self):
+        return super().extra_repr() + ", as depthwise convolution"
