@@ -9,8 +9,27 @@ with a kernel of ones computes the same window sums and batches natively.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+@contextmanager
+def cpu_kernels(network):
+    """Context for running ``network`` forward and backward: oneDNN unless the network sets ``onednn = False``.
+
+    oneDNN wins on ordinary convolutions; on very thin (one-channel, depthwise)
+    ones PyTorch's native kernels are faster. Only the network knows which it is.
+    """
+    # Only the on/off switch: torch.backends.mkldnn.flags() also resets TF32 and warns about it.
+    previous = torch._C._get_mkldnn_enabled()
+    torch._C._set_mkldnn_enabled(getattr(network, "onednn", True))
+    try:
+        yield
+    finally:
+        torch._C._set_mkldnn_enabled(previous)
 
 
 def _pair(value):

@@ -18,3 +18,17 @@ def test_depthwise_average_pool_gradient_equals_torch_pool():
     g_ours, = torch.autograd.grad(AvgPool2d(3, 1, 1)(x).square().sum(), x)
     g_stock, = torch.autograd.grad(nn.AvgPool2d(3, 1, 1, count_include_pad=False)(x).square().sum(), x)
     torch.testing.assert_close(g_ours, g_stock)
+
+
+def test_network_chooses_its_cpu_kernels_for_the_duration_only():
+    from tenas_kit.layers import cpu_kernels
+
+    class Thin(nn.Module):
+        onednn = False
+
+    before = torch._C._get_mkldnn_enabled()
+    with cpu_kernels(Thin()):
+        assert torch._C._get_mkldnn_enabled() is False
+    with cpu_kernels(nn.Identity()):
+        assert torch._C._get_mkldnn_enabled() is before
+    assert torch._C._get_mkldnn_enabled() is before

@@ -16,6 +16,10 @@ from .ops import batch_norm
 
 
 class SearchNetwork(nn.Module):
+    # One-channel depthwise convolutions run about 2x faster through autograd on
+    # PyTorch's native CPU kernels than on oneDNN (benchmarks/ntk_modes.py).
+    onednn = False
+
     def __init__(self, mask, channels, num_classes, in_channels=3, stem=True, stem_multiplier=1):
         super().__init__()
         # Read at every forward: narrowing it drops ops without touching weights.

@@ -11,6 +11,8 @@ faster than a Python loop of backward calls.
 import numpy as np
 import torch
 
+from tenas_kit.layers import cpu_kernels
+
 NAN_CONDITION = 100000.0  # the reference's value for a NaN condition number
 
 
@@ -20,6 +22,11 @@ def weight_parameters(network):
 
 def empirical_ntk(network, inputs, chunk=None):
     """Theta = J J^T (batch x batch), accumulated in float64."""
+    with cpu_kernels(network):
+        return _empirical_ntk(network, inputs, chunk)
+
+
+def _empirical_ntk(network, inputs, chunk):
     params = weight_parameters(network)
     outputs = network(inputs)
     sums = outputs.reshape(len(inputs), -1).sum(1)
@@ -84,7 +91,8 @@ def frozen_statistics_ntk(network, inputs):
     was_training = network.training
     network.eval()
     try:
-        grads = vmap(grad(summed_logits), in_dims=(None, 0))(weights, inputs)
+        with cpu_kernels(network):
+            grads = vmap(grad(summed_logits), in_dims=(None, 0))(weights, inputs)
     finally:
         network.train(was_training)
     jacobian = torch.cat([g.reshape(len(inputs), -1) for g in grads.values()], 1).double()
