@@ -50,6 +50,15 @@ def test_each_proxy_is_registered_and_scores_an_nb201_architecture(registry, nam
     assert score(mask) == value  # a scorer is a pure function of the mask
 
 
+DISCONNECTED = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # the output does not depend on the input
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_proxy_scores_a_cell_whose_output_ignores_its_input(registry, name):
+    score, mask = scorer(registry, name, arch=DISCONNECTED)
+    assert isinstance(score(mask), float)  # NaN allowed (it ranks last); raising is not
+
+
 def test_batch_settings_default_and_follow_options(registry):
     for name in ["naswot", "snip", "grad_norm", "jacob_cov", "zen"]:
         proxy = registry.get("proxy", name)

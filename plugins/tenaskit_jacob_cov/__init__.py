@@ -22,7 +22,9 @@ K = 1e-5
 def input_jacobian(network, inputs):
     # A fresh leaf: the shared batch tensor is neither modified nor given a .grad.
     x = inputs.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(network(x).sum(), x)
+    # A cell whose output does not depend on its input (every path through 'none') has
+    # no input gradient at all: a zero Jacobian, which scores NaN below.
+    (grad,) = torch.autograd.grad(network(x).sum(), x, allow_unused=True, materialize_grads=True)
     return grad.reshape(len(x), -1).double().cpu().numpy()
 
 
