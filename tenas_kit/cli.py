@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,9 +13,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, engine, settings_of
+from . import __version__, engine, exits, limits, settings_of
 from .errors import TenasError
-from .plugins import KINDS, loader, registry
+from .plugins import KINDS, NO_PLUGINS, loader, registry
 
 console = Console()
 
@@ -45,8 +46,11 @@ def plugin_option(command):
 
 @click.group()
 @click.version_option(__version__, prog_name="tenaskit")
-def cli():
+@click.option("--debug", is_flag=True, help="On an error, print the traceback as well as the one-line message.")
+@click.option("--no-plugins", is_flag=True, help="Load only tenas-kit's built-in plugins (no third-party entry points, no --plugin).")
+def cli(debug, no_plugins):
     """Training-free neural architecture search (TE-NAS)."""
+    # Both act in main() before parsing (plugins add commands and options); declared here for --help.
 
 
 def default_out(config):
@@ -64,20 +68,22 @@ def default_out(config):
 @click.option("--dataset", default="cifar10", show_default=True, help="Normalisation and class count preset.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Repeats averaged per measurement.")
-@click.option("--batch-size", type=click.IntRange(min=2), default=None, help="NTK batch (default: the space's; 72 for nb201).")
+@click.option("--repeats", type=limits.REPEATS, default=3, show_default=True, help="Repeats averaged per measurement.")
+@click.option("--batch-size", type=limits.BATCH, default=None, help="NTK batch (default: the space's; 72 for nb201).")
 @click.option("--init", type=click.Choice(["pytorch", "kaiming"]), default="pytorch", show_default=True,
               help="pytorch: reference code's effective init; kaiming: the paper's, redrawn per repeat.")
 @click.option("--prune-number", type=click.IntRange(min=1), default=None, help="Ops pruned per edge per round.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run file (default: runs/<space>-<proxies>-<dataset>-seed<seed>-<hash>.h5).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=limits.WORKERS, default=None,
               help="Processes scoring candidates (default: one per CPU core, 1 on CUDA); results do not depend on it.")
 @click.option("--benchmark", type=click.Path(path_type=Path), default=None, help="CSV with 'arch' and an accuracy column.")
 @click.option("--benchmark-column", default=None, help="Accuracy column of --benchmark (default: first with 'acc').")
+@click.option("--resume", is_flag=True, help="Continue this command's interrupted run; an error if there is none "
+              "(without it, an interrupted run resumes too).")
 @plugin_option
 def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size, init, prune_number, out,
-        workers, benchmark, benchmark_column, plugins, **plugin_options):
+        workers, benchmark, benchmark_column, resume, plugins, **plugin_options):
     """Search a space by TE-NAS pruning and print the architecture found.
 
     Plugins may add options of their own (``cli_options``); their values reach
@@ -85,7 +91,8 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size
     """
     from .benchmark import AccuracyTable
     from .progress import RichReporter
-    from .store import RunFile, read
+    from . import resume as resumption
+    from .store import RunFile, partial_path, read
     from .workers import default_workers
 
     options = {"batch_size": batch_size, "init": init, "prune_number": prune_number, **plugin_options}
@@ -94,6 +101,7 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size
     plan = engine.plan(reg, config)
     table = AccuracyTable(benchmark, benchmark_column) if benchmark else None
     out = out or default_out(config)
+    resumption.require_something(resume, partial_path(out), out)
     console.print(f"data: {plan.images.description}")
     if data == "embedded":
         console.print("[yellow]note:[/] the embedded stand-in is not your data set; pass --data DIR for real images.")
@@ -111,6 +119,8 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, batch_size
         with RichReporter(console) as reporter:
             workers = workers or default_workers(plan.device)
             arch, _, _ = engine.search(plan, config, run_file, reporter, workers, plugins)
+    except KeyboardInterrupt:
+        raise resumption.interrupted_run(run_file, partial_path(out)) from None
     finally:
         run_file.close()
     report(plan, arch, out, table)
@@ -262,25 +272,23 @@ def _register_plugin_commands():
 
 
 def _register_builtin_commands():
-    from . import rankcli
+    from . import plotcli, rankcli
 
     rankcli.register(cli, console, plugin_option, parse_proxies, registry)
+    plotcli.register(cli, console, plugin_option, registry)
 
 
 _register_builtin_commands()
 
 
 def main(argv=None):
-    _register_plugin_commands()
-    try:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--no-plugins" in exits.leading_options(argv):
+        os.environ[NO_PLUGINS] = "1"
+    debug = exits.debug_requested(argv)
+
+    def invoke():
+        _register_plugin_commands()
         cli.main(args=argv, prog_name="tenaskit", standalone_mode=False)
-    except TenasError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    except click.ClickException as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("interrupted: rerun the same command to resume from the last finished round.", err=True)
-        sys.exit(130)
-    sys.exit(0)
+
+    exits.finish(invoke, debug)

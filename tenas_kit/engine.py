@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .data import open_images
-from .errors import TenasError
+from .errors import TenasError, TenasRuntimeError
 from .pruner import Measurement
 
 
@@ -110,7 +110,19 @@ def measure(plan, config, mask, candidates, round_index, reporter, pool):
     for p, (proxy, weight, _) in enumerate(plan.proxies):
         table = np.array([results[p, r] for r in range(config.repeats)], dtype=float)
         measurements.append(Measurement(proxy.name, proxy.higher_is_better, weight, table[:, 0], table[:, 1:]))
+    _check_supernet(measurements, round_index)
     return measurements
+
+
+def _check_supernet(measurements, round_index):
+    """Changes are taken against the supernet, so a proxy whose supernet is NaN in every repeat ranks all its
+    candidates last; the round still stands on the other proxies. With none left no op can be ranked."""
+    if all(np.isnan(m.base).all() for m in measurements):
+        names = ", ".join(f"'{m.proxy}'" for m in measurements)
+        raise TenasRuntimeError(
+            f"every proxy ({names}) scored the round-{round_index + 1} supernet NaN in every repeat, so no op can be "
+            f"ranked; the network diverges at initialisation: try --init kaiming, other --data, or another proxy."
+        )
 
 
 CHUNK = 4  # masks per job: small enough to balance workers and show progress
@@ -155,7 +167,7 @@ def _search(plan, config, run, reporter, pool):
         measurements = measure(plan, config, mask, candidates, round_index, reporter, pool)
         decision = pruner.decide(space, mask, candidates, measurements, plan.pruner_settings)
         if not decision.removed:
-            raise TenasError(f"pruner '{pruner.name}' removed nothing in round {round_index}; the search cannot end.")
+            raise TenasRuntimeError(f"pruner '{pruner.name}' removed nothing in round {round_index}; the search cannot end.")
         seconds = time.perf_counter() - started
         if run is not None:
             run.write_round(round_index, mask, candidates, measurements, decision, seconds)

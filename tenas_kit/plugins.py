@@ -18,10 +18,12 @@ from pathlib import Path
 import pluggy
 
 from . import hookspecs
-from .errors import TenasError, unknown
+from .errors import TenasError, TenasRuntimeError, unknown
 
 GROUP = "tenaskit"
 DISTRIBUTION = "tenas-kit"
+# Set by ``tenaskit --no-plugins``; an environment variable so that worker processes obey it too.
+NO_PLUGINS = "TENASKIT_NO_PLUGINS"
 
 # kind -> (hook name, attributes an object of that kind must have)
 KINDS = {
@@ -74,8 +76,7 @@ class PluginLoader:
         self.registry = Registry()
 
     def load_entry_points(self):
-        allowed = os.environ.get("TENASKIT_LOAD_PLUGINS")
-        allowed = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+        allowed = third_party_allowed()
         for ep in _entry_points_builtins_first():
             builtin = ep.dist is not None and ep.dist.metadata["Name"] == DISTRIBUTION
             if allowed is not None and not builtin and ep.name not in allowed:
@@ -92,6 +93,8 @@ class PluginLoader:
 
     def load_module(self, spec):
         """``--plugin`` accepts an importable module name, a .py file, or a directory of .py files."""
+        if os.environ.get(NO_PLUGINS):
+            raise TenasError(f"--plugin {spec} contradicts --no-plugins; leave one of them out.")
         path = Path(spec)
         if path.is_dir():
             for file in sorted(path.glob("*.py")):
@@ -107,12 +110,16 @@ class PluginLoader:
                 sys.modules[name] = module
                 loader_spec.loader.exec_module(module)
             except Exception as exc:
-                raise TenasError(f"plugin file '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
+                raise TenasRuntimeError(f"plugin file '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
             return self.add(module, path.stem, f"file {path}")
         try:
             module = importlib.import_module(spec)
+        except ModuleNotFoundError as exc:
+            if exc.name != spec.split(".")[0] and exc.name != spec:
+                raise TenasRuntimeError(f"plugin module '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
+            raise TenasError(f"no plugin module '{spec}'; pass an importable module name, a .py file or a directory.") from None
         except Exception as exc:
-            raise TenasError(f"plugin module '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
+            raise TenasRuntimeError(f"plugin module '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
         return self.add(module, spec, f"module {spec}")
 
     def add(self, module, name, origin):
@@ -158,6 +165,14 @@ def _contract_problem(obj, kind, required):
     if not isinstance(obj.name, str) or not obj.name:
         return f"registered a {kind.replace('_', ' ')} whose name is not a non-empty string"
     return None
+
+
+def third_party_allowed():
+    """Names of third-party entry points that may load, or None for all of them."""
+    if os.environ.get(NO_PLUGINS):
+        return set()
+    named = os.environ.get("TENASKIT_LOAD_PLUGINS")
+    return None if named is None else {n.strip() for n in named.split(",") if n.strip()}
 
 
 def _entry_points_builtins_first():

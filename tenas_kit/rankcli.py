@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import click
 import numpy as np
 from rich.table import Table
 
-from . import engine
-from .errors import TenasError
+from . import engine, limits
+from .errors import TenasError, TenasRuntimeError
 
 
 def read_archs(path):
@@ -49,6 +50,10 @@ def choose_archs(space, archs_file, sample, every, seed):
     return []
 
 
+def _digest(texts):
+    return hashlib.sha1("\n".join(texts).encode()).hexdigest()
+
+
 def parse_shard(text):
     if text is None:
         return None
@@ -78,7 +83,7 @@ def write_results(ranking, path, proxies):
                 writer.writeheader()
                 writer.writerows(rows)
     except OSError as exc:
-        raise TenasError(f"cannot write results to '{path}': {exc.strerror or exc}.") from None
+        raise TenasRuntimeError(f"cannot write results to '{path}': {exc.strerror or exc}.") from None
 
 
 def register(cli, console, plugin_option, parse_proxies, registry):
@@ -87,27 +92,30 @@ def register(cli, console, plugin_option, parse_proxies, registry):
     @click.option("--proxies", default="ntk,regions", show_default=True, help="Proxies, optionally weighted: ntk,regions:0.5.")
     @click.option("--archs", "archs_file", type=click.Path(path_type=Path), default=None,
                   help="File: one architecture a line, or a CSV with an 'arch' column.")
-    @click.option("--sample", type=click.IntRange(min=1), default=None, help="Rank N architectures drawn with --seed.")
+    @click.option("--sample", type=limits.SAMPLE, default=None, help="Rank N architectures drawn with --seed.")
     @click.option("--all", "every", is_flag=True, help="Rank every architecture of the space.")
     @click.option("--data", default="embedded", show_default=True)
     @click.option("--dataset", default="cifar10", show_default=True)
     @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-    @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
-    @click.option("--batch-size", type=click.IntRange(min=2), default=None, help="NTK batch (default: the space's).")
+    @click.option("--repeats", type=limits.REPEATS, default=3, show_default=True)
+    @click.option("--batch-size", type=limits.BATCH, default=None, help="NTK batch (default: the space's).")
     @click.option("--init", type=click.Choice(["pytorch", "kaiming"]), default="pytorch", show_default=True)
     @click.option("--store", type=click.Path(path_type=Path), default=Path.home() / ".cache" / "tenaskit" / "scores.h5",
                   show_default=True, help="HDF5 score store; scores already in it are not recomputed.")
-    @click.option("--workers", type=click.IntRange(min=1), default=None, help="Scoring processes (default: one per CPU core).")
+    @click.option("--workers", type=limits.WORKERS, default=None, help="Scoring processes (default: one per CPU core).")
     @click.option("--shard", default=None, help="i/N: score only this machine's share; merge the stores after.")
     @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True)
     @click.option("--out", type=click.Path(path_type=Path), default=Path("ranking.csv"), show_default=True,
                   help="Results file, .csv or .json.")
+    @click.option("--resume", is_flag=True, help="Continue this command's interrupted ranking (OUT.partial); an error "
+                  "if there is none (without it, scores in --store are reused too).")
     @plugin_option
     def rank(space, proxies, archs_file, sample, every, data, dataset, seed, device, repeats, batch_size, init, store,
-             workers, shard, top, out, plugins, **plugin_options):
+             workers, shard, top, out, resume, plugins, **plugin_options):
         """Score many architectures, each on its own network, and rank them by weighted rank sum."""
         from .ranker import rank as run_rank
+        from .resume import RankMarker
         from .scores import ScoreStore
         from .workers import default_workers
 
@@ -117,8 +125,16 @@ def register(cli, console, plugin_option, parse_proxies, registry):
         plan = engine.plan(reg, config)
         texts = choose_archs(plan.space, archs_file, sample, every, seed)
         score_store = ScoreStore(store)
-        ranking = run_rank(plan, config, texts, score_store, workers or default_workers(plan.device),
-                           parse_shard(shard), plugins)
+        marker = RankMarker(out, {**config.as_dict(), "archs": _digest(texts), "shard": shard, "store": str(store)})
+        marker.start(resume)
+        try:
+            ranking = run_rank(plan, config, texts, score_store, workers or default_workers(plan.device),
+                               parse_shard(shard), plugins)
+        except KeyboardInterrupt:
+            raise marker.interrupted(store, len(score_store)) from None
+        except TenasError:
+            marker.done()  # a failure, not an interruption: nothing is waiting to be resumed
+            raise
         names = [p.name for p, _, _ in plan.proxies]
         console.print(f"{len(texts)} architectures, {ranking.unique} distinct cells "
                       f"({len(texts) - ranking.unique} deduplicated); {ranking.computed} scores computed, "
@@ -130,7 +146,10 @@ def register(cli, console, plugin_option, parse_proxies, registry):
             table.add_row(str(position), ranking.archs[i], f"{ranking.rank_sum[i]:g}",
                           *[f"{ranking.scores[n][i]:.4g}" for n in names])
         console.print(table)
-        write_results(ranking, out, names)
+        try:
+            write_results(ranking, out, names)
+        finally:
+            marker.done()
         console.print(f"saved: {out}")
 
     @cli.command()
@@ -142,23 +161,14 @@ def register(cli, console, plugin_option, parse_proxies, registry):
     @plugin_option
     def correlate(results, benchmark, benchmark_column, space, resamples, plugins):
         """Kendall tau and Spearman rho of each proxy (and the rank sum) against benchmark accuracy."""
-        from .benchmark import AccuracyTable
         from .correlation import correlations
 
-        table = AccuracyTable(benchmark, benchmark_column)
-        rows = _read_results(results)
-        space_obj = registry(plugins).get("space", space)
-        found = [(row, table.lookup(space_obj, row["arch"])) for row in rows]
-        found = [(row, acc) for row, acc in found if acc is not None]
-        if len(found) < 3:
-            raise TenasError(f"only {len(found)} of {len(rows)} architectures are in '{benchmark}'; need at least 3.")
-        accuracy = np.array([acc for _, acc in found])
-        columns = [c for c in rows[0] if c not in ("rank", "arch")]
-        out = Table(title=f"correlation with {table.column} ({len(found)} architectures, 95% bootstrap CI)")
+        scores, accuracy, column_name = benchmark_scores(results, benchmark, benchmark_column,
+                                                         registry(plugins).get("space", space))
+        out = Table(title=f"correlation with {column_name} ({len(accuracy)} architectures, 95% bootstrap CI)")
         for column in ("score", "kendall tau", "tau CI", "spearman rho", "rho CI"):
             out.add_column(column)
-        for column in columns:
-            values = np.array([float(row[column]) for row, _ in found])
+        for column, values in scores.items():
             if column == "rank_sum":
                 values = -values  # a low rank sum is good
             r = correlations(values, accuracy, resamples)
@@ -180,6 +190,21 @@ def register(cli, console, plugin_option, parse_proxies, registry):
         console.print(f"merged {len(sources)} stores into {target}: {added} new scores")
 
 
+def benchmark_scores(results, benchmark, column, space):
+    """``({score column: values}, accuracies, accuracy column)`` of the ranked architectures the benchmark holds."""
+    from .benchmark import AccuracyTable
+
+    table = AccuracyTable(benchmark, column)
+    rows = _read_results(results)
+    found = [(row, table.lookup(space, row["arch"])) for row in rows]
+    found = [(row, acc) for row, acc in found if acc is not None]
+    if len(found) < 3:
+        raise TenasError(f"only {len(found)} of {len(rows)} architectures are in '{benchmark}'; need at least 3.")
+    names = [c for c in rows[0] if c not in ("rank", "arch")]
+    scores = {name: np.array([float(row[name]) for row, _ in found]) for name in names}
+    return scores, np.array([acc for _, acc in found]), table.column
+
+
 def _read_results(path):
     path = Path(path)
     if not path.is_file():
@@ -191,7 +216,7 @@ def _read_results(path):
             with open(path, newline="") as handle:
                 rows = list(csv.DictReader(handle))
     except (ValueError, csv.Error) as exc:
-        raise TenasError(f"cannot read results '{path}': {exc}") from None
+        raise TenasRuntimeError(f"cannot read results '{path}': {exc}") from None
     if not rows or "arch" not in rows[0]:
         raise TenasError(f"'{path}' holds no ranking rows with an 'arch' column.")
     return rows

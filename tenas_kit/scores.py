@@ -12,15 +12,15 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import io
 import os
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from .errors import TenasError
+from .errors import TenasError, TenasRuntimeError
 
 FORMAT = "tenas-kit scores"
 KEY = "S40"  # sha1 hex digest
@@ -45,7 +45,7 @@ class ScoreStore:
                 if h5.attrs.get("format") != FORMAT:
                     raise TenasError(f"'{path}' is an HDF5 file but not a tenas-kit score store; choose another --store.")
         except OSError:
-            raise TenasError(f"'{path}' is not an HDF5 file; choose another --store or delete it.") from None
+            raise TenasRuntimeError(f"'{path}' is not an HDF5 file; choose another --store or delete it.") from None
 
     def read(self):
         """Every stored score as {key: value}."""
@@ -73,12 +73,17 @@ class ScoreStore:
                 return
             draft = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             try:
-                if self.path.exists():
-                    shutil.copyfile(self.path, draft)
-                _append(draft, fresh)
-                with open(draft, "rb") as handle:
+                # The new version is built in memory and written with plain file I/O: a full disk
+                # then fails as one OSError, not inside HDF5, which cannot recover from it.
+                content = _appended(self.path.read_bytes() if self.path.exists() else None, fresh)
+                with open(draft, "wb") as handle:
+                    handle.write(content)
+                    handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(draft, self.path)
+            except OSError as exc:
+                raise TenasRuntimeError(f"cannot write the score store '{self.path}': {exc.strerror or exc}; "
+                                        f"free some space or choose a writable --store.") from None
             finally:
                 draft.unlink(missing_ok=True)
 
@@ -88,7 +93,7 @@ class ScoreStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             lock = open(self.path.with_name(self.path.name + ".lock"), "a")
         except OSError as exc:
-            raise TenasError(f"cannot write the score store '{self.path}': {exc.strerror or exc}; choose a writable --store.") from None
+            raise TenasRuntimeError(f"cannot write the score store '{self.path}': {exc.strerror or exc}; choose a writable --store.") from None
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
@@ -97,10 +102,12 @@ class ScoreStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _append(path, items):
+def _appended(content, items):
+    """The bytes of a store (``content``, None for a new one) with ``items`` appended."""
+    buffer = io.BytesIO(content or b"")
     keys = np.array([k for k, _ in items], dtype=KEY)
     values = np.array([v for _, v in items], dtype=np.float64)
-    with h5py.File(path, "a") as h5:
+    with h5py.File(buffer, "a" if content else "w") as h5:
         if "keys" not in h5:
             h5.attrs["format"] = FORMAT
             h5.create_dataset("keys", shape=(0,), maxshape=(None,), dtype=KEY, chunks=(4096,))
@@ -109,6 +116,7 @@ def _append(path, items):
         for name, data in (("keys", keys), ("values", values)):
             h5[name].resize((start + len(data),))
             h5[name][start:] = data
+    return buffer.getvalue()
 
 
 def merge(target, sources):

@@ -17,7 +17,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .errors import TenasError
+from .errors import TenasError, TenasRuntimeError
+from .exits import one_line
 
 FORMAT = "tenas-kit run"
 FORMAT_VERSION = 1
@@ -32,6 +33,25 @@ def versions():
 
     return {"tenas_kit": __version__, "torch": torch.__version__, "numpy": np.__version__, "h5py": h5py.__version__,
             "pluggy": pluggy.__version__, "python": platform.python_version()}
+
+
+# h5py reports a failed write (full disk, file size limit) as OSError or, from a flush, RuntimeError.
+WRITE_FAILURES = (OSError, RuntimeError)
+
+
+def _abandon(handle):
+    """Close a file whose last write failed; closing flushes and may fail the same way."""
+    try:
+        if handle is not None and handle.id.valid:
+            handle.close()
+    except WRITE_FAILURES:
+        pass
+
+
+def _unwritable(partial, exc):
+    reason = getattr(exc, "strerror", None) or str(exc).split(" (")[0]
+    return TenasRuntimeError(f"cannot write the run file '{partial}': {reason}; "
+                             f"choose a writable --out with free space.")
 
 
 def partial_path(path):
@@ -50,32 +70,51 @@ class RunFile:
         partial = partial_path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if partial.exists():
-                handle = h5py.File(partial, "a")
-                if json.loads(handle.attrs.get("config", "null")) != config:
-                    handle.close()
-                    raise TenasError(
-                        f"'{partial}' holds an interrupted run with other settings; "
-                        f"rerun it with its own settings, pass another --out, or delete that file."
-                    )
-                run = cls(handle, path)
-                run._drop_uncommitted()
-                return run
-            handle = h5py.File(partial, "w")
         except OSError as exc:
-            raise TenasError(f"cannot write the run file '{partial}': {exc.strerror or exc}; choose a writable --out.") from None
-        attrs = handle.attrs
-        attrs["format"], attrs["format_version"] = FORMAT, FORMAT_VERSION
-        attrs["config"] = json.dumps(config)
-        attrs["settings"] = json.dumps(settings)
-        attrs["versions"] = json.dumps(versions())
-        attrs["data"] = description
-        attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        attrs["rounds_done"] = 0
-        attrs["complete"] = False
-        handle.create_group("rounds")
-        handle.flush()
+            raise _unwritable(partial, exc) from None
+        if partial.exists():
+            return cls._reopen(partial, path, config)
+        handle = None
+        try:
+            handle = h5py.File(partial, "w")
+            attrs = handle.attrs
+            attrs["format"], attrs["format_version"] = FORMAT, FORMAT_VERSION
+            attrs["config"] = json.dumps(config)
+            attrs["settings"] = json.dumps(settings)
+            attrs["versions"] = json.dumps(versions())
+            attrs["data"] = description
+            attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            attrs["rounds_done"] = 0
+            attrs["complete"] = False
+            attrs["interrupted"] = False
+            handle.create_group("rounds")
+            handle.flush()
+        except WRITE_FAILURES as exc:
+            _abandon(handle)
+            raise _unwritable(partial, exc) from None
         return cls(handle, path)
+
+    @classmethod
+    def _reopen(cls, partial, path, config):
+        try:
+            handle = h5py.File(partial, "a")
+        except OSError as exc:
+            raise TenasRuntimeError(f"cannot reopen the interrupted run '{partial}' ({exc}); "
+                                    f"delete it to start over.") from None
+        try:
+            stored = json.loads(handle.attrs.get("config", "null"))  # attributes are parsed, never evaluated
+        except ValueError:
+            stored = None
+        if stored != config:
+            handle.close()
+            raise TenasError(
+                f"'{partial}' holds an interrupted run with other settings; "
+                f"rerun it with its own settings, pass another --out, or delete that file."
+            )
+        run = cls(handle, path)
+        run._drop_uncommitted()
+        handle.attrs["interrupted"] = False  # a resumed run ends like one never stopped
+        return run
 
     @property
     def rounds_done(self):
@@ -90,6 +129,13 @@ class RunFile:
                 del self.h5["rounds"][name]
 
     def write_round(self, index, mask, candidates, measurements, decision, seconds):
+        try:
+            self._write_round(index, mask, candidates, measurements, decision, seconds)
+        except WRITE_FAILURES as exc:
+            _abandon(self.h5)
+            raise _unwritable(partial_path(self.path), exc) from None
+
+    def _write_round(self, index, mask, candidates, measurements, decision, seconds):
         group = self.h5["rounds"].create_group(f"{index:03d}")
         group.attrs["seconds"] = seconds
         group["mask_before"], group["mask_after"] = mask, decision.mask
@@ -106,6 +152,19 @@ class RunFile:
         self.h5.flush()
 
     def finish(self, mask, measurements, arch):
+        try:
+            self._finish(mask, measurements, arch)
+        except WRITE_FAILURES as exc:
+            _abandon(self.h5)
+            raise _unwritable(partial_path(self.path), exc) from None
+
+    def mark_interrupted(self):
+        """Say in the file that it stopped on Ctrl-C (a kill leaves it unmarked but equally resumable)."""
+        if self.h5.id.valid:
+            self.h5.attrs["interrupted"] = True
+            self.h5.flush()
+
+    def _finish(self, mask, measurements, arch):
         if "final" in self.h5:  # a kill between close and rename left a finished partial
             del self.h5["final"]
         final = self.h5.create_group("final")
@@ -126,22 +185,29 @@ def read(path):
     """A finished run file as plain Python data (for ``show`` and the API)."""
     path = Path(path)
     if not path.is_file():
-        hint = " (an interrupted run: rerun its command to resume it)" if partial_path(path).is_file() else ""
+        hint = " (an interrupted run: rerun its command with --resume to finish it)" if partial_path(path).is_file() else ""
         raise TenasError(f"no run file at '{path}'{hint}.")
     try:
         handle = h5py.File(path, "r")
     except OSError:
-        raise TenasError(f"'{path}' is not an HDF5 file; give a run file written by tenaskit run.") from None
+        raise TenasRuntimeError(f"'{path}' is not an HDF5 file; give a run file written by tenaskit run.") from None
     with handle:
         if handle.attrs.get("format") != FORMAT:
             raise TenasError(f"'{path}' is an HDF5 file but not a tenas-kit run file.")
-        out = {key: handle.attrs[key] for key in handle.attrs}
-        for key in ("config", "settings", "versions"):
-            out[key] = json.loads(out[key])
-        out["rounds"] = [_read_round(handle["rounds"][name]) for name in sorted(handle["rounds"])]
-        if "final" in handle:
-            out["final"] = {name: handle[f"final/proxies/{name}/base"][()] for name in handle["final/proxies"]}
-        return out
+        try:
+            return _read_run(handle)
+        except (KeyError, OSError, ValueError, TypeError) as exc:
+            raise TenasRuntimeError(f"run file '{path}' is damaged ({one_line(exc)}); run its command again with another --out.") from None
+
+
+def _read_run(handle):
+    out = {key: handle.attrs[key] for key in handle.attrs}
+    for key in ("config", "settings", "versions"):
+        out[key] = json.loads(out[key])  # JSON text: parsed, never evaluated
+    out["rounds"] = [_read_round(handle["rounds"][name]) for name in sorted(handle["rounds"])]
+    if "final" in handle:
+        out["final"] = {name: handle[f"final/proxies/{name}/base"][()] for name in handle["final/proxies"]}
+    return out
 
 
 def _read_round(group):

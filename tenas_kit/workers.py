@@ -15,12 +15,14 @@ import json
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 
 from . import engine, plugins
-from .errors import TenasError
+from .errors import TenasError, TenasRuntimeError
 from .proxy import ProxyContext
 
 _plans = {}  # config key -> Plan, per process
@@ -93,7 +95,7 @@ def _as_number(proxy, value):
 def _contract_error(proxy, problem):
     plugin = plugins.loader().registry.entries["proxy"].get(proxy.name)
     origin = f"plugin '{plugin.plugin}' ({plugins.loader().registry.plugins.get(plugin.plugin, '?')})" if plugin else "its plugin"
-    return TenasError(f"proxy '{proxy.name}' from {origin}: {problem}; fix or uninstall that plugin, "
+    return TenasRuntimeError(f"proxy '{proxy.name}' from {origin}: {problem}; fix or uninstall that plugin, "
                       f"or leave the proxy out of --proxies.")
 
 
@@ -111,6 +113,20 @@ def _initialise(extra_plugins, worker=False):
     torch.set_num_threads(1)
     if worker:  # Ctrl-C is the main process's to handle; workers just stop with the pool
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _exit_with_parent()
+
+
+def _exit_with_parent():
+    """A main process killed with SIGKILL cannot stop its pool, whose workers would wait for
+    jobs forever; each worker exits once it finds itself orphaned."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tenaskit-parent-watch", daemon=True).start()
 
 
 class _Deferred:
@@ -155,7 +171,18 @@ class ProcessPool:
             yield job, job.result()
 
     def shutdown(self, cancel_futures=False):
-        self.executor.shutdown(cancel_futures=cancel_futures)
+        if not cancel_futures:
+            self.executor.shutdown()
+            return
+        # Stopping early (Ctrl-C, an error): a running job may take many seconds and its result
+        # would be thrown away, so the workers are stopped rather than waited for.
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        terminate = getattr(self.executor, "terminate_workers", None)  # Python >= 3.14
+        if terminate is not None:
+            terminate()
+            return
+        for process in list((getattr(self.executor, "_processes", None) or {}).values()):
+            process.terminate()
 
 
 def pool(workers, extra_plugins=()):

@@ -1,4 +1,4 @@
-"""Every bad input gets one clear line on stderr, exit code 2, no traceback, nothing half-written."""
+"""Every bad input gets one clear line on stderr, exit code 2 (usage) or 1 (runtime), no traceback, nothing half-written."""
 
 import h5py
 import pytest
@@ -67,7 +67,7 @@ def test_show_rejects_files_that_are_not_run_files(capsys, tmp_path):
     text = tmp_path / "notes.h5"
     text.write_text("hello")
     code, _, err = call(capsys, "show", text)
-    assert code == 2 and "not an HDF5 file" in one_error_line(err)
+    assert code == 1 and "not an HDF5 file" in one_error_line(err)  # unreadable content: a runtime error
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as h5:
         h5["x"] = [1, 2]
@@ -79,7 +79,7 @@ def test_unwritable_output_leaves_nothing(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     code, _, err = call(capsys, "run", "--data", "synthetic", "--out", blocker / "run.h5")
-    assert code == 2 and "cannot write the run file" in one_error_line(err)
+    assert code == 1 and "cannot write the run file" in one_error_line(err)  # an I/O failure: a runtime error
     assert blocker.read_text() == "x"
 
 

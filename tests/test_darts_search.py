@@ -26,7 +26,8 @@ def assert_valid_genotype_text(text):
         assert f"{cell}_concat=[2, 3, 4, 5]" in text
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+# Seeds 1 and 2 add minutes and no new code path: `pytest -m slow` runs them.
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
 def test_search_finds_a_valid_genotype(tmp_path, registry, seed):
     config = SearchConfig(space="darts", proxies=[("regions", 1.0)], data="synthetic", repeats=1, seed=seed,
                           options={"region_samples": 32})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from tenas_kit.errors import TenasError
+from tenas_kit.errors import TenasError, TenasRuntimeError
+
+from .safepickle import field, load_batch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -133,17 +134,32 @@ class CifarSource:
         return (root / "cifar-10-batches-py").is_dir() or (root / "cifar-100-python").is_dir()
 
     def open(self, spec, dataset):
-        import torchvision
-
         root = Path(spec)
-        kind = torchvision.datasets.CIFAR100 if (root / "cifar-100-python").is_dir() else torchvision.datasets.CIFAR10
-        try:
-            data = kind(str(root), train=True, download=False)
-        except Exception as exc:
-            raise TenasError(f"cannot read CIFAR data under '{spec}': {exc}") from None
-        images = _resize(torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous(), dataset.resolution)
-        targets = torch.as_tensor(data.targets, dtype=torch.long)
-        return TensorImages(images, f"{kind.__name__} training split at {spec}", targets)
+        if (root / "cifar-100-python").is_dir():
+            kind, files, label_names = "CIFAR100", [root / "cifar-100-python" / "train"], ("fine_labels",)
+        else:
+            folder = root / "cifar-10-batches-py"
+            kind, files, label_names = "CIFAR10", [folder / f"data_batch_{i}" for i in range(1, 6)], ("labels",)
+        found = [f for f in files if f.is_file()]
+        if not found:
+            raise TenasError(f"--data '{spec}' is a {kind} root without its training batches ({files[0].name}...).")
+        batches = [_batch(f, label_names, 32, f"cannot read CIFAR data under '{spec}'") for f in found]
+        data = np.concatenate([d for d, _ in batches])
+        targets = torch.as_tensor(np.concatenate([t for _, t in batches]).astype(np.int64))
+        return TensorImages(_resize(torch.from_numpy(data), dataset.resolution), f"{kind} training split at {spec}", targets)
+
+
+def _batch(path, label_names, side, problem):
+    """(uint8 images (n, 3, side, side), labels) of one pickle batch, read by the restricted unpickler."""
+    entry = load_batch(path, problem)
+    try:
+        data = np.asarray(field(entry, "data"), dtype=np.uint8).reshape(-1, 3, side, side)
+        labels = np.asarray(field(entry, *label_names)).reshape(-1)
+        if len(labels) != len(data):
+            raise ValueError(f"{len(data)} images but {len(labels)} labels")
+    except (KeyError, ValueError, TypeError) as exc:
+        raise TenasRuntimeError(f"{problem}: '{path}' is not an image batch ({exc}).") from None
+    return data.copy(), labels
 
 
 class ImageNet16Source:
@@ -162,13 +178,7 @@ class ImageNet16Source:
 
     def open(self, spec, dataset):
         path = Path(spec) / "train_data_batch_1"
-        try:
-            with open(path, "rb") as handle:
-                entry = pickle.load(handle, encoding="latin1")
-            data = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 16, 16)
-            labels = np.asarray(entry["labels"])
-        except Exception as exc:
-            raise TenasError(f"cannot read ImageNet16 pickle '{path}': {exc}") from None
+        data, labels = _batch(path, ("labels",), 16, f"cannot read ImageNet16 pickle '{path}'")
         if dataset.num_classes == 120:
             keep = (labels >= 1) & (labels <= 120)
             data, labels = data[keep], labels[keep]
@@ -229,7 +239,7 @@ class FileImages:
                 with Image.open(self.files[int(i)]) as image:
                     out.append(_pil_to_tensor(image, self.resolution))
             except Exception as exc:
-                raise TenasError(f"cannot read image '{self.files[int(i)]}': {exc}; remove or replace it.") from None
+                raise TenasRuntimeError(f"cannot read image '{self.files[int(i)]}': {exc}; remove or replace it.") from None
         return torch.stack(out)
 
     def labels(self, indices):

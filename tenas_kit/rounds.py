@@ -1,0 +1,15 @@
+"""What one round of a read run file (``store.read``) says, as the figures and the report show it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def candidate_means(rnd, name):
+    """Each candidate's value of proxy ``name``: stored per repeat, shown as the mean the pruner ranked."""
+    return np.asarray(rnd["proxies"][name]["values"], float).reshape(-1, len(rnd["labels"])).mean(axis=0)
+
+
+def pruned_flags(rnd):
+    """Which candidates the round pruned: the pruner marks them in its one boolean column (None if it has none)."""
+    return next((np.asarray(c) for c in rnd["columns"].values() if np.asarray(c).dtype == bool), None)
