@@ -19,20 +19,20 @@ import kill_resume  # noqa: E402  (the benchmark's commands and comparisons, use
 def complete(kind, folder):
     folder.mkdir()
     argv, _ = kill_resume.command(kind, folder, workers=1)
-    started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    SECONDS[kind] = time.perf_counter() - started
     return folder
-
-
-SECONDS = {}  # how long each uninterrupted command took here: the kill moments are drawn inside it
 
 
 @pytest.fixture(scope="module")
 def whole(tmp_path_factory):
-    base = tmp_path_factory.mktemp("whole")
-    return {kind: complete(kind, base / kind) for kind in ("run", "rank")}
+    """Each command's uninterrupted output folder, and (key ``seconds``) how long each took here."""
+    base, result = tmp_path_factory.mktemp("whole"), {"seconds": {}}
+    for kind in ("run", "rank"):
+        started = time.perf_counter()
+        result[kind] = complete(kind, base / kind)
+        result["seconds"][kind] = time.perf_counter() - started
+    return result
 
 
 @pytest.mark.parametrize("kind", ["run", "rank"])
@@ -63,7 +63,7 @@ def test_ctrl_c_stops_fast_marks_the_run_and_resume_finishes_it_identically(whol
 
 def test_killed_ranking_resumes_to_the_uninterrupted_result(whole, tmp_path):
     """The benchmark's loop at its smallest: one signal (SIGINT or SIGKILL, drawn), then resume."""
-    span = (0.3 * SECONDS["rank"], 0.7 * SECONDS["rank"])
+    span = (0.3 * whole["seconds"]["rank"], 0.7 * whole["seconds"]["rank"])  # kill inside the run
     stats = kill_resume.interrupted("rank", tmp_path, 1, np.random.default_rng(3), span, workers=1)
     assert stats["orphans"] == 0 and stats["codes"][-1] == 0
     # 0 too: on a quick machine the signal can land after the last score is written, and a finished
