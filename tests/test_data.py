@@ -31,6 +31,20 @@ def test_unreadable_image_is_a_clear_error(tmp_path, registry):
         images.load(np.array([0]))
 
 
+@needs_shared
+def test_image_folder_decodes_each_file_once_per_process(registry, monkeypatch):
+    images = open_images(registry, str(CIFAR_MINI), cifar10(registry))
+    indices = np.array([7, 4000, 7, 123])
+    first = images.load(indices)
+    expected = torch.stack([torch.from_numpy(np.asarray(Image.open(images.files[i]).convert("RGB"))).permute(2, 0, 1)
+                            for i in indices])
+    assert torch.equal(first, expected)
+    opened = []
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(a) or pytest.fail("decoded again"))
+    first[:] = 0  # a caller changing its batch must not change what the next batch gets
+    assert torch.equal(images.load(indices[::-1]), expected.flip(0)) and not opened
+
+
 def test_cifar_root_is_recognised_and_corrupt_files_are_a_clear_error(tmp_path, registry):
     root = tmp_path / "cifar-10-batches-py"
     root.mkdir()
