@@ -97,7 +97,8 @@ def augment(images, padding, generator):
 def normalise(images, dataset):
     mean = torch.tensor(dataset.mean).view(1, 3, 1, 1)
     std = torch.tensor(dataset.std).view(1, 3, 1, 1)
-    return (images.float() / 255.0 - mean) / std
+    # In place on the fresh float copy: the same operations in the same order, without two more allocations.
+    return images.float().div_(255.0).sub_(mean).div_(std)
 
 
 def sample_batch(images, dataset, n, generator, augmented=True):

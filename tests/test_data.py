@@ -96,6 +96,9 @@ def test_normalise_uses_dataset_statistics(registry):
     white = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
     expected = (1 - torch.tensor(preset.mean)) / torch.tensor(preset.std)
     assert torch.allclose(normalise(white, preset)[0, :, 0, 0], expected)
+    pixels = torch.randint(0, 256, (4, 3, 6, 6), dtype=torch.uint8)
+    plain = (pixels.float() / 255.0 - torch.tensor(preset.mean).view(1, 3, 1, 1)) / torch.tensor(preset.std).view(1, 3, 1, 1)
+    assert torch.equal(normalise(pixels, preset), plain)  # bit for bit: scores must not move
     batch = sample_batch(open_images(registry, "synthetic", preset), preset, 5, np.random.default_rng(1))
     assert batch.shape == (5, 3, 32, 32) and batch.dtype == torch.float32
 

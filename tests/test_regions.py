@@ -53,3 +53,12 @@ def test_crops_take_one_channel_window():
         window = out[i, 0]
         # A window of one channel: consecutive columns differ by 1, rows by 5.
         assert torch.all(window[:, 1:] - window[:, :-1] == 1) and torch.all(window[1:] - window[:-1] == 5)
+
+
+def test_crops_are_the_slices_the_generator_draws():
+    images = torch.randn(40, 3, 8, 8)
+    out = crops(images, 3, np.random.default_rng(5))
+    draw = np.random.default_rng(5)  # crops draws channel, row, column, in that order
+    c, y, x = (draw.integers(0, 3, size=40), draw.integers(0, 6, size=40), draw.integers(0, 6, size=40))
+    expected = torch.stack([images[i, c[i] : c[i] + 1, y[i] : y[i] + 3, x[i] : x[i] + 3] for i in range(40)])
+    assert torch.equal(out, expected)

@@ -23,4 +23,7 @@ def crops(images, size, generator):
     c = generator.integers(0, channels, size=n)
     y = generator.integers(0, h - size + 1, size=n)
     x = generator.integers(0, w - size + 1, size=n)
-    return torch.stack([images[i, c[i] : c[i] + 1, y[i] : y[i] + size, x[i] : x[i] + size] for i in range(n)])
+    offsets = torch.arange(size)
+    rows = torch.as_tensor(y)[:, None, None] + offsets[None, :, None]
+    columns = torch.as_tensor(x)[:, None, None] + offsets[None, None, :]
+    return images[torch.arange(n)[:, None, None], torch.as_tensor(c)[:, None, None], rows, columns].unsqueeze(1)
