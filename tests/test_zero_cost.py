@@ -1,5 +1,6 @@
 """Built-in zero-cost proxies: registered, finite on NB201, and equal to independent computations."""
 
+import copy
 import math
 import pickle
 
@@ -209,3 +210,21 @@ def test_imagenet16_labels_are_shifted_to_zero_based(tmp_path, registry):
     plan, _ = plan_for(registry, ["grad_norm"], data=str(tmp_path), dataset="imagenet16-120")
     assert len(plan.images) == 4  # class 121 is outside ImageNet16-120
     assert plan.images.labels(np.arange(4)).tolist() == [0, 4, 119, 6]
+
+
+def test_zen_batchnorm_term_is_the_running_variance_a_fresh_batchnorm_ends_with():
+    from tenaskit_zen import gaussian_init, zen
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 5, 1),
+                        nn.BatchNorm2d(5, momentum=None), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    gaussian_init(net, torch.Generator().manual_seed(3))
+    assert all(float(m.weight.std()) > 0.5 for m in (net[0], net[3])) and not net[0].bias.any()  # N(0, 1), not fan-scaled
+    x, eps = torch.randn(6, 3, 5, 5), torch.randn(6, 3, 5, 5)
+    fresh = copy.deepcopy(net)  # zen's own forwards move net's running statistics
+    score = zen(net, x, eps)
+    # Brute force, the Zen-NAS way: two train-mode forwards through fresh BatchNorms, then read running_var.
+    with torch.no_grad():
+        clean, mixed = fresh[:5](x), fresh[:5](x + 0.01 * eps)  # the pool's input
+    delta = float((clean - mixed).abs().flatten(1).sum(1).mean())
+    expected = math.log(delta) + sum(math.log(math.sqrt(float(m.running_var.mean()))) for m in (fresh[1], fresh[4]))
+    assert score == pytest.approx(expected, rel=1e-5)

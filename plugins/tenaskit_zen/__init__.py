@@ -1,21 +1,22 @@
 """Zen-score (Lin et al., Zen-NAS, ICCV 2021) as a tenas-kit proxy.
 
-Data-free. With Gaussian inputs x and eps (batch x 3 x R x R) and
-x' = x + gamma * eps (gamma = 0.01), f the feature map before global pooling
-(the input of the network's last ``nn.AdaptiveAvgPool2d``; the logits when it
-has none):
+Data-free. Conv and linear weights are redrawn from N(0, 1) (biases 0,
+BatchNorm scale 1 and shift 0), as Zen-NAS does before scoring: without
+fan-in scaling each BatchNorm's input variance grows with the width and kernel
+of the layer before it, which is what the score's BatchNorm term measures.
+With Gaussian inputs x and eps (batch x 3 x R x R), x' = x + gamma * eps
+(gamma = 0.01) and f the feature map before global pooling (the input of the
+network's last ``nn.AdaptiveAvgPool2d``; the logits when it has none):
 
     score = log(mean over samples of sum over features |f(x) - f(x')|)
-            + sum over BatchNorm layers of log(sqrt(mean over channels of var))
+            + sum over BatchNorm layers of log(sqrt(mean over channels of running_var))
 
 as the Zen-NAS code computes it (sum, not mean, over features; no division by
 gamma: both differ from a per-element finite difference by a constant, so
-ranks are the same). The reference reads BatchNorm's ``running_var``; here
-each BatchNorm's per-channel (unbiased) variance of its input in the
-train-mode forward of x is used directly, which is what the running variance
-holds after one forward with momentum 1. Weights follow ``--init``; Zen-NAS
-redraws conv/linear weights from N(0, 1), which the BatchNorm term largely
-compensates, so it is not repeated here.
+ranks are the same). ``running_var`` is what a fresh BatchNorm holds after the
+two train-mode forwards (of x, then x'), computed from their batch variances
+and the layer's momentum: the network is scored again for every mask, so its
+own buffers have long moved on.
 """
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch.nn as nn
 
 from tenas_kit.hookspecs import hookimpl
 from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
+from tenas_kit.seeds import derive
 
 
 def last_pool(network):
@@ -31,17 +33,28 @@ def last_pool(network):
     return pools[-1] if pools else None
 
 
+def gaussian_init(network, generator):
+    """Zen-NAS's initialisation: N(0, 1) conv/linear weights, zero biases, BatchNorm scale 1 and shift 0."""
+    for m in network.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(m.weight, generator=generator)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def features(network, inputs):
-    """(pre-pooling features, [per-BatchNorm mean channel variance]) of one forward pass."""
+    """(pre-pooling features, [(BatchNorm, mean over channels of its unbiased batch variance)]) of one forward."""
     captured, variances, handles = [], [], []
     pool = last_pool(network)
     if pool is not None:
         handles.append(pool.register_forward_pre_hook(lambda module, args: captured.append(args[0])))
     for m in network.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            # Per-channel variance over every other axis of the BatchNorm's input, then the channel mean.
             handles.append(m.register_forward_pre_hook(
-                lambda module, args: variances.append(args[0].transpose(0, 1).flatten(1).var(1).mean())
+                lambda module, args: variances.append((module, args[0].transpose(0, 1).flatten(1).var(1).mean()))
             ))
     try:
         output = network(inputs)
@@ -51,12 +64,21 @@ def features(network, inputs):
     return (captured[-1] if captured else output), variances
 
 
+def running_variance(module, first, second):
+    """Mean over channels of a fresh BatchNorm's running_var (starts at 1) after batches with these
+    channel-mean variances; running_var is linear in them, so the channel mean passes through."""
+    if module.momentum is None:  # cumulative average: the first batch replaces the initial 1
+        return (first + second) / 2
+    m = module.momentum
+    return (1 - m) * ((1 - m) + m * first) + m * second
+
+
 @torch.no_grad()
 def zen(network, x, eps, gamma=1e-2):
-    clean, variances = features(network, x)
-    mixed, _ = features(network, x + gamma * eps)  # a new tensor: x itself is left as it is
+    clean, first = features(network, x)
+    mixed, second = features(network, x + gamma * eps)  # a new tensor: x itself is left as it is
     delta = (clean - mixed).abs().flatten(1).sum(1).mean()
-    bn = sum(float(torch.log(torch.sqrt(v))) for v in variances)
+    bn = sum(float(torch.log(torch.sqrt(running_variance(module, a, b)))) for (module, a), (_, b) in zip(first, second))
     return float(torch.log(delta)) + bn
 
 
@@ -69,7 +91,7 @@ class Zen:
     def settings(self, options, space_defaults):
         return {
             "batch_size": int(options.get("proxy_batch_size") or 64),
-            "init": options.get("init") or "pytorch",
+            "init": "gaussian",  # part of the score's definition, not --init
             "network": network_role(options),
             "mixup_gamma": 1e-2,
         }
@@ -77,6 +99,8 @@ class Zen:
     def prepare(self, ctx):
         s = ctx.settings
         network = ctx.network(s["network"])
+        seed = derive(ctx.seed, ctx.proxy, "weights", "gaussian", ctx.round, ctx.repeat)
+        gaussian_init(network, torch.Generator(device=ctx.device).manual_seed(seed))
         shape = (s["batch_size"], 3, ctx.dataset.resolution, ctx.dataset.resolution)
         rng = ctx.rng("gaussian")  # data-free, but seeded like any other draw
         x = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32)).to(ctx.device)
