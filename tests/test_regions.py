@@ -1,10 +1,11 @@
 import itertools
 
 import numpy as np
+import pytest
 import torch
 import torch.nn as nn
 
-from tenaskit_regions.regions import activation_codes, count_distinct, crops
+from tenaskit_regions.regions import activation_codes, count_distinct, crops, device_count_distinct
 
 
 def pairwise_count(codes):
@@ -62,3 +63,13 @@ def test_crops_are_the_slices_the_generator_draws():
     c, y, x = (draw.integers(0, 3, size=40), draw.integers(0, 6, size=40), draw.integers(0, 6, size=40))
     expected = torch.stack([images[i, c[i] : c[i] + 1, y[i] : y[i] + 3, x[i] : x[i] + 3] for i in range(40)])
     assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("width", [1, 8, 13, 64])
+def test_accelerator_count_equals_numpy_count(width):
+    # The accelerator path runs anywhere torch does; here it is checked on the CPU against numpy's.
+    generator = torch.Generator().manual_seed(width)
+    codes = torch.rand(300, width, generator=generator) < 0.3
+    codes = torch.cat([codes, codes[:50]])  # duplicates that must be counted once
+    expected = len({tuple(row) for row in codes.tolist()})
+    assert device_count_distinct(codes) == count_distinct(codes) == expected

@@ -13,8 +13,19 @@ from tenas_kit.probes import activation_codes  # noqa: F401  (re-exported: the c
 
 def count_distinct(codes):
     """Number of distinct rows of a bool matrix."""
-    packed = np.packbits(codes.cpu().numpy(), axis=1)
-    return len(np.unique(packed, axis=0)) if packed.shape[1] else min(len(packed), 1)
+    if codes.shape[1] == 0:
+        return min(len(codes), 1)
+    if codes.device.type != "cpu":
+        return device_count_distinct(codes)
+    return len(np.unique(np.packbits(codes.numpy(), axis=1), axis=0))
+
+
+def device_count_distinct(codes):
+    """``count_distinct`` where the codes lie, so an accelerator sends back one number, not the codes."""
+    bits = torch.nn.functional.pad(codes, (0, -codes.shape[1] % 8)).view(len(codes), -1, 8).to(torch.uint8)
+    weights = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8, device=codes.device)
+    packed = (bits * weights).sum(-1, dtype=torch.uint8)  # eight distinct powers of two: no carries
+    return int(torch.unique(packed, dim=0).shape[0])
 
 
 def crops(images, size, generator):
