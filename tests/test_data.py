@@ -36,7 +36,7 @@ def test_image_folder_decodes_each_file_once_per_process(registry, monkeypatch):
     images = open_images(registry, str(CIFAR_MINI), cifar10(registry))
     indices = np.array([7, 4000, 7, 123])
     first = images.load(indices)
-    expected = torch.stack([torch.from_numpy(np.asarray(Image.open(images.files[i]).convert("RGB"))).permute(2, 0, 1)
+    expected = torch.stack([torch.from_numpy(np.array(Image.open(images.files[i]).convert("RGB"))).permute(2, 0, 1)
                             for i in indices])
     assert torch.equal(first, expected)
     opened = []
