@@ -17,7 +17,7 @@ from .safepickle import field, load_batch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # Decoded images a FileImages keeps per process: a search draws a new batch every round and repeat from the
-# same files, and decoding them again cost about 3% of an NB201 search.
+# same files, and decoding them again cost up to 2% of an NB201 search.
 DECODED_CACHE_BYTES = 256 * 2**20
 
 
