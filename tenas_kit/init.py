@@ -16,9 +16,19 @@ SCHEMES = ("pytorch", "kaiming")
 
 
 def kaiming(module, mode, generator):
+    _redraw(module, lambda w: nn.init.kaiming_normal_(w, mode=mode, nonlinearity="relu", generator=generator))
+
+
+def gaussian(module, generator):
+    """N(0, 1) weights with no fan scaling: Zen-NAS's initialisation, part of the Zen-score's definition."""
+    _redraw(module, lambda w: nn.init.normal_(w, generator=generator))
+
+
+def _redraw(module, draw):
+    """``draw`` every conv/linear weight; biases 0, BatchNorm weight 1 and bias 0."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity="relu", generator=generator)
+            draw(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:

@@ -214,11 +214,12 @@ def test_imagenet16_labels_are_shifted_to_zero_based(tmp_path, registry):
 
 
 def test_zen_batchnorm_term_is_the_running_variance_a_fresh_batchnorm_ends_with():
-    from tenaskit_zen import gaussian_init, zen
+    from tenas_kit.init import gaussian
+    from tenaskit_zen import zen
 
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 5, 1),
                         nn.BatchNorm2d(5, momentum=None), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    gaussian_init(net, torch.Generator().manual_seed(3))
+    gaussian(net, torch.Generator().manual_seed(3))
     assert all(float(m.weight.std()) > 0.5 for m in (net[0], net[3])) and not net[0].bias.any()  # N(0, 1), not fan-scaled
     x, eps = torch.randn(6, 3, 5, 5), torch.randn(6, 3, 5, 5)
     fresh = copy.deepcopy(net)  # zen's own forwards move net's running statistics

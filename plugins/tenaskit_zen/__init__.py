@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from tenas_kit.hookspecs import hookimpl
+from tenas_kit.init import gaussian
 from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 from tenas_kit.seeds import derive
 
@@ -31,18 +32,6 @@ from tenas_kit.seeds import derive
 def last_pool(network):
     pools = [m for m in network.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
     return pools[-1] if pools else None
-
-
-def gaussian_init(network, generator):
-    """Zen-NAS's initialisation: N(0, 1) conv/linear weights, zero biases, BatchNorm scale 1 and shift 0."""
-    for m in network.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.normal_(m.weight, generator=generator)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
 
 def features(network, inputs):
@@ -100,7 +89,7 @@ class Zen:
         s = ctx.settings
         network = ctx.network(s["network"])
         seed = derive(ctx.seed, ctx.proxy, "weights", "gaussian", ctx.round, ctx.repeat)
-        gaussian_init(network, torch.Generator(device=ctx.device).manual_seed(seed))
+        gaussian(network, torch.Generator(device=ctx.device).manual_seed(seed))
         shape = (s["batch_size"], 3, ctx.dataset.resolution, ctx.dataset.resolution)
         rng = ctx.rng("gaussian")  # data-free, but seeded like any other draw
         x = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32)).to(ctx.device)
