@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from tenas_kit.plugins import registry
-from tenas_kit.store import read
+from tenas_kit.runfile import read
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tenas_kit.h5content import content, differences
-from tenas_kit.scores import ScoreStore
+from tenas_kit.scorestore import ScoreStore
 
 TENASKIT = Path(sys.executable).with_name("tenaskit")
 TINY = ["--data", "synthetic", "--repeats", "1", "--batch-size", "4", "--seed", "1"]

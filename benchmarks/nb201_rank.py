@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tenas_kit.benchmark import AccuracyTable
-from tenas_kit.correlation import correlations
+from tenas_kit.analysis.accuracy import AccuracyTable
+from tenas_kit.analysis.correlation import correlations
 from tenas_kit.plugins import registry
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

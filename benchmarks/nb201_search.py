@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tenas_kit.benchmark import AccuracyTable
+from tenas_kit.analysis.accuracy import AccuracyTable
 from tenas_kit.plugins import registry
-from tenas_kit.store import read
+from tenas_kit.runfile import read
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -27,11 +27,11 @@ import torch
 from scipy.stats import kendalltau
 
 from tenas_kit import SearchConfig, engine, plugins
-from tenas_kit.benchmark import AccuracyTable
+from tenas_kit.analysis.accuracy import AccuracyTable
 from tenas_kit.proxy import ProxyContext
-from tenas_kit.store import read
-from tenaskit_ntk.ntk import condition_number, empirical_ntk, frozen_statistics_ntk
-from tenaskit_regions.regions import activation_codes, count_distinct
+from tenas_kit.runfile import read
+from tenaskit_builtins.ntk.ntk import condition_number, empirical_ntk, frozen_statistics_ntk
+from tenaskit_builtins.regions.regions import activation_codes, count_distinct
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DATA = str(SHARED / "cifar10-jpg-mini" / "train")

@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from .engine import SearchConfig  # noqa: E402
-from .errors import TenasError  # noqa: E402
+from tenas_kit.engine import SearchConfig  # noqa: E402
+from tenas_kit.errors import TenasError  # noqa: E402
 
 
 def search(config=None, out=None, plugins=(), reporter=None, workers=None, **overrides):
@@ -14,10 +14,10 @@ def search(config=None, out=None, plugins=(), reporter=None, workers=None, **ove
     processes score candidates (default: one per CPU core; results do not
     depend on it).
     """
-    from . import engine
-    from .plugins import registry
-    from .store import RunFile
-    from .workers import default_workers
+    from tenas_kit import engine
+    from tenas_kit.plugins import registry
+    from tenas_kit.runfile import RunFile
+    from tenas_kit.workers import default_workers
 
     config = config or SearchConfig()
     for key, value in overrides.items():

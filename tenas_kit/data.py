@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from .errors import TenasError
+from tenas_kit.errors import TenasError
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data import open_images
-from .errors import TenasError, TenasRuntimeError
-from .pruner import Measurement
+from tenas_kit.data import open_images
+from tenas_kit.errors import TenasError, TenasRuntimeError
+from tenas_kit.pruner import Measurement
 
 
 @dataclass
@@ -89,7 +89,7 @@ def plan(registry, config):
 
 def measure(plan, config, mask, candidates, round_index, reporter, pool):
     """Every proxy's numbers for the supernet and each candidate, per repeat."""
-    from .workers import score_masks
+    from tenas_kit.workers import score_masks
 
     masks = [mask] + [c.mask for c in candidates]
     labels = ["supernet"] + [c.label for c in candidates]
@@ -137,7 +137,7 @@ def search(plan, config, run=None, reporter=None, workers=1, extra_plugins=()):
 
     ``workers`` processes score the masks; the numbers do not depend on it.
     """
-    from . import workers as workermod
+    from tenas_kit import workers as workermod
 
     reporter = reporter or Reporter()
     workermod.remember(config, plan)

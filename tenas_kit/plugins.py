@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pluggy
 
-from . import hookspecs
-from .errors import TenasError, TenasRuntimeError, unknown
+from tenas_kit import hookspecs
+from tenas_kit.errors import TenasError, TenasRuntimeError, unknown
 
 GROUP = "tenaskit"
 DISTRIBUTION = "tenas-kit"

@@ -14,9 +14,9 @@ import click
 import numpy as np
 import torch
 
-from . import data as datamod
-from . import init as initmod
-from .seeds import derive, numpy_rng
+from tenas_kit import data as datamod
+from tenas_kit.nn import init as initmod
+from tenas_kit.seeds import derive, numpy_rng
 
 
 @dataclass

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import workers as workermod
-from .data import fingerprint
-from .errors import TenasError
-from .ranking import weighted_rank_sum
-from .scores import score_key
-from .seeds import derive
+from tenas_kit import workers as workermod
+from tenas_kit.data import fingerprint
+from tenas_kit.errors import TenasError
+from tenas_kit.ranking import weighted_rank_sum
+from tenas_kit.scorestore import score_key
+from tenas_kit.seeds import derive
 
 COMMIT_SECONDS = float(os.environ.get("TENASKIT_COMMIT_SECONDS", 5.0))  # how much work a kill may lose, at most
 

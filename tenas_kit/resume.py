@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from .errors import Interrupted, TenasError
+from tenas_kit.errors import Interrupted, TenasError
 
 
 def require_something(resume, partial, *finished):

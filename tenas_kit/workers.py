@@ -21,9 +21,9 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 
-from . import engine, plugins
-from .errors import TenasError, TenasRuntimeError
-from .proxy import ProxyContext
+from tenas_kit import engine, plugins
+from tenas_kit.errors import TenasError, TenasRuntimeError
+from tenas_kit.proxy import ProxyContext
 
 _plans = {}  # config key -> Plan, per process
 _scorers = {}  # (config key, proxy index, seed, round, repeat) -> scorer; only the latest few are kept

@@ -195,7 +195,7 @@ def test_supernet_and_thin_network_forward(darts):
     assert thin(torch.randn(4, 1, 3, 3)).shape == (4, 10)
     assert not any("stem" in name for name, _ in thin.named_parameters())
     # R_N reads every ReLU module on 4-D tensors: the thin network must expose them.
-    from tenaskit_regions.regions import activation_codes
+    from tenaskit_builtins.regions.regions import activation_codes
 
     codes = activation_codes(thin, torch.randn(8, 1, 3, 3))
     assert codes.shape[0] == 8 and codes.shape[1] > 0

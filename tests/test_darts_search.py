@@ -8,7 +8,7 @@ import torch
 
 from conftest import tenaskit
 from tenas_kit import SearchConfig, search
-from tenas_kit.store import read
+from tenas_kit.runfile import read
 
 OPS = {"max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"}
 
@@ -56,7 +56,7 @@ def test_export_darts_and_json(tmp_path, registry):
 
 def test_kappa_on_darts_supernet_equals_brute_force(registry):
     from test_ntk import brute_force_ntk
-    from tenaskit_ntk.ntk import condition_number, empirical_ntk
+    from tenaskit_builtins.ntk.ntk import condition_number, empirical_ntk
 
     space = registry.get("space", "darts")
     mask = space.layout.full_mask()

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tenas_kit.layers import AvgPool2d
+from tenas_kit.nn.layers import AvgPool2d
 
 
 @pytest.mark.parametrize("kernel,stride,padding,size", [(3, 1, 1, 7), (3, 2, 1, 8), (3, 2, 1, 9), (2, 2, 0, 6), (5, 3, 2, 11)])
@@ -35,7 +35,7 @@ def test_depthwise_average_pool_gradient_equals_torch_pool():
 
 
 def test_network_chooses_its_cpu_kernels_for_the_duration_only():
-    from tenas_kit.layers import cpu_kernels
+    from tenas_kit.nn.layers import cpu_kernels
 
     class Thin(nn.Module):
         onednn = False

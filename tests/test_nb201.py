@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tenas_kit.errors import TenasError
-from tenaskit_nb201.ops import OPS
+from tenaskit_builtins.nb201.ops import OPS
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -60,7 +60,7 @@ def test_mask_narrowing_keeps_weights_and_changes_output(nb201):
 
 def test_supernet_edge_is_mean_of_alive_ops(nb201):
     # One edge with skip and avg-pool alive must output the mean of identity and pooling.
-    from tenaskit_nb201.network import Cell
+    from tenaskit_builtins.nb201.network import Cell
 
     alive = np.zeros((6, 5), dtype=bool)
     alive[:, 1] = True  # skip everywhere

@@ -2,7 +2,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from tenaskit_ntk.ntk import NAN_CONDITION, condition_number, empirical_ntk
+from tenaskit_builtins.ntk.ntk import NAN_CONDITION, condition_number, empirical_ntk
 
 
 def brute_force_ntk(network, inputs):
@@ -69,7 +69,7 @@ def test_batchnorm_couples_samples_in_the_kernel():
 
 
 def test_fast_mode_equals_per_sample_gradients_with_frozen_batch_statistics():
-    from tenaskit_ntk.ntk import batch_statistics, frozen_statistics_ntk
+    from tenaskit_builtins.ntk.ntk import batch_statistics, frozen_statistics_ntk
 
     torch.manual_seed(0)
     net = small_net().double().train()

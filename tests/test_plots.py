@@ -14,8 +14,9 @@ from PIL import Image
 
 from conftest import tenaskit
 from test_cli import call  # in-process: the console script's start-up (torch) is paid once, not per command
-from tenas_kit import SearchConfig, plots, search
-from tenas_kit.store import read
+from tenas_kit import SearchConfig, search
+from tenas_kit.analysis import plots
+from tenas_kit.runfile import read
 
 TINY = {"batch_size": 6, "region_samples": 64}
 DARTS_GENOTYPE = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('skip_connect', 0), ('dil_conv_3x3', 2), "
@@ -96,7 +97,7 @@ def test_trajectory_saves_as_svg_and_pdf(runs, tmp_path, fmt, header):
 
 
 def test_trajectory_marks_start_end_and_every_pruning_round(runs, registry):
-    from tenas_kit.plotcli import axis_labels
+    from tenas_kit.cli.plots import axis_labels
 
     run = read(runs["three"])
     ax = plots.trajectory_figure(run, "test_acc: 91.50", axis_labels(registry, run)).axes[0]
@@ -198,7 +199,7 @@ def test_report_is_one_self_contained_page(runs, tmp_path, capsys):
 
 
 def test_report_escapes_text_from_the_run_file(runs):
-    from tenas_kit import report
+    from tenas_kit.analysis import report
 
     run = read(runs["one"])
     run["config"] = dict(run["config"], data="<script>alert(1)</script>")
@@ -234,7 +235,7 @@ def browse(page, profile):
 
 
 def test_report_renders_in_headless_chromium_without_console_errors(runs, tmp_path):
-    from tenas_kit import report
+    from tenas_kit.analysis import report
 
     run = read(runs["three"])
     page = report.page("three.h5", run, {"trajectory": plots.png_bytes(plots.trajectory_figure(run))})
@@ -294,7 +295,7 @@ def test_plot_correlation_of_a_ranking(benchmark_files, tmp_path, capsys):
 
 
 def test_correlation_panels_have_tau_titles_and_log_axes_where_scores_span_decades(benchmark_files, registry):
-    from tenas_kit.plotcli import read_ranking
+    from tenas_kit.cli.plots import read_ranking
 
     table, ranking = benchmark_files
     scores, accuracy, column = read_ranking(ranking, table, None, registry.get("space", "nb201"))

@@ -71,7 +71,7 @@ def test_broken_plugins_are_reported_and_the_rest_keep_working(site):
     install(site, "broken-import", "broken_import", "raise RuntimeError('boom at import')\n", "broken_import")
     raising = "from tenas_kit.hookspecs import hookimpl\n\n@hookimpl\ndef register_proxies(register):\n    raise ValueError('hook failed')\n"
     install(site, "broken-hook", "broken_hook", raising, "broken_hook")
-    duplicate = "from tenas_kit.hookspecs import hookimpl\nfrom tenaskit_ntk import NTKCondition\n\n@hookimpl\ndef register_proxies(register):\n    register(NTKCondition())\n"
+    duplicate = "from tenas_kit.hookspecs import hookimpl\nfrom tenaskit_builtins.ntk import NTKCondition\n\n@hookimpl\ndef register_proxies(register):\n    register(NTKCondition())\n"
     install(site, "dup-name", "dup_name", duplicate, "dup_name")
     listed = tenaskit("plugins", "--json", env={"PYTHONPATH": str(site)})
     assert listed.returncode == 0

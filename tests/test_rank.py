@@ -12,7 +12,7 @@ import numpy as np
 from conftest import TENASKIT, tenaskit
 from tenas_kit import SearchConfig, engine
 from tenas_kit.ranker import rank
-from tenas_kit.scores import ScoreStore, merge
+from tenas_kit.scorestore import ScoreStore, merge
 
 SMALL = {"batch_size": 6, "region_samples": 64}
 ISOMORPHS = [

@@ -34,7 +34,7 @@ def test_relative_change_rounds_each_repeat_then_averages():
 
 
 def test_correlations_match_hand_computed_values():
-    from tenas_kit.correlation import correlations
+    from tenas_kit.analysis.correlation import correlations
 
     # 4 items, one discordant pair of 6: tau = (5 - 1) / 6; rho = 1 - 6 * (1 + 1) / (4 * 15) = 0.8
     result = correlations([1, 2, 3, 4], [1, 3, 2, 4], resamples=200)

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tenaskit_regions.regions import activation_codes, count_distinct, crops, device_count_distinct
+from tenaskit_builtins.regions.regions import activation_codes, count_distinct, crops, device_count_distinct
 
 
 def pairwise_count(codes):

@@ -4,7 +4,7 @@ import pytest
 
 from tenas_kit import SearchConfig, engine, search
 from tenas_kit.engine import Reporter
-from tenas_kit.store import partial_path, read
+from tenas_kit.runfile import partial_path, read
 
 SMALL = {"batch_size": 6, "region_samples": 64}
 

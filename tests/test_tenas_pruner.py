@@ -3,7 +3,7 @@ import pytest
 
 from tenas_kit.pruner import Measurement
 from tenas_kit.space import Layout
-from tenaskit_tenas import TenasPruner
+from tenaskit_builtins.tenas import TenasPruner
 
 
 class ToySpace:

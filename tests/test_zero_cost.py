@@ -114,7 +114,7 @@ def tiny_relu_net():
 
 
 def test_naswot_equals_numpy_slogdet_of_the_hamming_kernel():
-    from tenaskit_naswot import naswot
+    from tenaskit_builtins.naswot import naswot
 
     torch.manual_seed(0)
     net = tiny_relu_net()
@@ -131,7 +131,7 @@ def test_naswot_equals_numpy_slogdet_of_the_hamming_kernel():
 
 
 def test_synflow_equals_the_analytic_value_on_linear_layers():
-    from tenaskit_synflow import linearise, synflow
+    from tenaskit_builtins.synflow import linearise, synflow
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).double()
@@ -144,8 +144,8 @@ def test_synflow_equals_the_analytic_value_on_linear_layers():
 
 
 def test_grad_norm_and_snip_match_a_direct_backward():
-    from tenaskit_grad_norm import grad_norm
-    from tenaskit_snip import snip
+    from tenaskit_builtins.grad_norm import grad_norm
+    from tenaskit_builtins.snip import snip
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
@@ -158,8 +158,8 @@ def test_grad_norm_and_snip_match_a_direct_backward():
 
 
 def test_jacob_cov_of_known_jacobian_and_zen_of_a_scaled_network():
-    from tenaskit_jacob_cov import correlation_score
-    from tenaskit_zen import zen
+    from tenaskit_builtins.jacob_cov import correlation_score
+    from tenaskit_builtins.zen import zen
 
     jac = np.random.default_rng(0).standard_normal((4, 50))
     v = np.linalg.eigvalsh(np.corrcoef(jac))
@@ -214,8 +214,8 @@ def test_imagenet16_labels_are_shifted_to_zero_based(tmp_path, registry):
 
 
 def test_zen_batchnorm_term_is_the_running_variance_a_fresh_batchnorm_ends_with():
-    from tenas_kit.init import gaussian
-    from tenaskit_zen import zen
+    from tenas_kit.nn.init import gaussian
+    from tenaskit_builtins.zen import zen
 
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 5, 1),
                         nn.BatchNorm2d(5, momentum=None), nn.AdaptiveAvgPool2d(1), nn.Flatten())

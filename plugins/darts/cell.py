@@ -1,0 +1,79 @@
+"""The DARTS cell for any op mask, and stacks of such cells.
+
+Nodes 0 and 1 are the cell's two inputs (the outputs of the two previous
+cells, preprocessed to ``channels``); intermediate nodes 2..5 each sum one
+MixedEdge per earlier node, and the cell outputs their concatenation. One cell
+class serves the supernet (many ops per edge) and the evaluation network (one
+op on 2 edges per node): with a single op, a MixedEdge is exactly that op.
+"""
+
+import torch
+import torch.nn as nn
+
+from tenas_kit.nn.mixed import MixedEdge
+
+from .ops import OPS, FactorizedReduce, ReLUConvBN, make_op
+
+INPUTS = 2
+STEPS = 4  # intermediate nodes
+MULTIPLIER = STEPS  # the output concatenates every intermediate node
+NODES = tuple(range(INPUTS, INPUTS + STEPS))
+# (target, source) in canonical order: by target node, then source.
+EDGES = tuple((k, j) for k in NODES for j in range(k))
+NODE_EDGES = {k: tuple(e for e, (i, _) in enumerate(EDGES) if i == k) for k in NODES}
+CELL_TYPES = ("normal", "reduce")
+
+
+class Cell(nn.Module):
+    def __init__(self, alive, c_prev_prev, c_prev, channels, reduction, reduction_prev):
+        """``alive``: this cell type's (edges x ops) mask; only alive ops are built."""
+        super().__init__()
+        self.kind = CELL_TYPES.index("reduce" if reduction else "normal")
+        self.stride = 2 if reduction else 1
+        self.out_channels = MULTIPLIER * channels
+        # After a reduction the older input is twice as large as the newer one.
+        self.preprocess0 = FactorizedReduce(c_prev_prev, channels) if reduction_prev else ReLUConvBN(c_prev_prev, channels, 1, 1, 0)
+        self.preprocess1 = ReLUConvBN(c_prev, channels, 1, 1, 0)
+        self.edges = nn.ModuleList(self._edge(alive[e], channels, j) for e, (_, j) in enumerate(EDGES))
+
+    def _edge(self, alive, channels, source):
+        # Only edges leaving the cell inputs change resolution.
+        stride = self.stride if source < INPUTS else 1
+        return MixedEdge(OPS, alive, lambda name: make_op(name, channels, stride))
+
+    def forward(self, s0, s1, alive):
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for k in NODES:
+            total = None
+            for e in NODE_EDGES[k]:
+                out = self.edges[e](states[EDGES[e][1]], alive[e])
+                if out is not None:
+                    total = out if total is None else total + out
+            states.append(self._zeros(states[1]) if total is None else total)
+        return torch.cat(states[INPUTS:], dim=1)
+
+    def _zeros(self, x):
+        """A node no alive edge feeds: zeros at the cell's output resolution."""
+        n, c, h, w = x.shape
+        return x.new_zeros(n, c, (h - 1) // self.stride + 1, (w - 1) // self.stride + 1)
+
+
+def stack(mask, reductions, c_prev_prev, c_prev, channels, reduction_prev=False):
+    """Cells in order; channels double at every reduction. Returns (cells, output channels)."""
+    cells = nn.ModuleList()
+    for reduction in reductions:
+        if reduction:
+            channels *= 2
+        cell = Cell(mask[int(reduction)], c_prev_prev, c_prev, channels, reduction, reduction_prev)
+        cells.append(cell)
+        c_prev_prev, c_prev, reduction_prev = c_prev, cell.out_channels, reduction
+    return cells, c_prev
+
+
+def run(cells, s0, s1, mask, after=None):
+    """Feed each cell the two previous outputs; ``after(i, output)`` sees every cell's output."""
+    for i, cell in enumerate(cells):
+        s0, s1 = s1, cell(s0, s1, mask[cell.kind])
+        if after is not None:
+            after(i, s1)
+    return s1
