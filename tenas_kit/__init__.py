@@ -1,49 +1,41 @@
-"""tenas-kit: training-free neural architecture search (TE-NAS) with pluggable spaces, proxies and policies."""
+"""tenas-kit: training-free neural architecture search (TE-NAS) with pluggable spaces, proxies and policies.
+
+The API is ``search(...)`` and ``rank(...)`` (``tenas_kit.lifecycle``), configured by ``SearchConfig``.
+Importing the package loads no PyTorch: commands that only list or parse start at once.
+"""
 
 __version__ = "0.1.0"
 
-from tenas_kit.engine import SearchConfig  # noqa: E402
 from tenas_kit.errors import TenasError  # noqa: E402
+from tenas_kit.plan import SearchConfig  # noqa: E402
 
 
-def search(config=None, out=None, plugins=(), reporter=None, workers=None, **overrides):
-    """Run a TE-NAS search and return ``(architecture_string, run_path_or_None)``.
+def search(config=None, out=None, plugins=(), reporter=None, resume=False, **overrides):
+    """Run a TE-NAS search, or finish an interrupted one; returns a SearchResult (``arch, path = search(...)``).
 
-    ``config`` is a SearchConfig; keyword overrides set its fields, e.g.
-    ``search(space="nb201", data="path/to/images", seed=1)``. ``workers``
-    processes score candidates (default: one per CPU core; results do not
-    depend on it).
+    ``config`` is a SearchConfig; keyword overrides set its fields, e.g. ``search(space="nb201",
+    data="path/to/images", seed=1)``, and ``workers=N`` / ``executor="serial"`` choose where jobs run
+    (results do not depend on either). ``out`` is the run file (default: ``runs/<settings>.h5``): a finished
+    run there with the same settings is returned without recomputing, one with other settings is refused.
     """
-    from tenas_kit import engine
-    from tenas_kit.plugins import registry
-    from tenas_kit.runfile import RunFile
-    from tenas_kit.workers import default_workers
+    from tenas_kit import lifecycle
 
-    config = config or SearchConfig()
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    plan = engine.plan(registry(plugins), config)
-    run = None
-    if out is not None:
-        run = RunFile.open(out, config.as_dict(), settings_of(plan), plan.images.description)
-    try:
-        workers = workers or default_workers(plan.device)
-        arch, _, _ = engine.search(plan, config, run, reporter, workers, plugins)
-    finally:
-        if run is not None:
-            run.close()
-    return arch, out
+    return lifecycle.search(config, out, plugins, reporter, resume, **overrides)
 
 
-def settings_of(plan):
-    """Every plugin's resolved settings, as recorded in a run file."""
-    return {
-        "space": plan.space.name,
-        "proxies": {p.name: s for p, _, s in plan.proxies},
-        "pruner": {plan.pruner.name: plan.pruner_settings},
-        "dataset": plan.dataset.name,
-        "device": str(plan.device),
-    }
+def rank(config=None, archs=None, archs_file=None, sample=None, every=False, store=None, out=None, shard=None,
+         plugins=(), reporter=None, resume=False, **overrides):
+    """Score architectures on their own networks and rank them by weighted rank sum; returns a ranker.Ranking.
+
+    Give exactly one of ``archs`` (texts), ``archs_file``, ``sample`` (drawn with the seed) or ``every``.
+    ``store`` is the HDF5 score store (default ``~/.cache/tenaskit/scores.h5``): scores there are reused.
+    ``out`` (.csv or .json) receives the ranking; None writes none.
+    """
+    from tenas_kit import lifecycle
+
+    store = lifecycle.DEFAULT_STORE if store is None else store
+    return lifecycle.rank(config, archs, archs_file, sample, every, store, out, shard, plugins, reporter, resume,
+                          **overrides)
 
 
-__all__ = ["SearchConfig", "TenasError", "search", "settings_of", "__version__"]
+__all__ = ["SearchConfig", "TenasError", "rank", "search", "__version__"]

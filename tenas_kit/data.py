@@ -11,12 +11,16 @@ dataset's normalisation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import torch
 
+from tenas_kit.contract import optional
 from tenas_kit.errors import TenasError
+
+# torch is imported where images are handled: data plugins import Dataset while the CLI starts.
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -33,23 +37,28 @@ class Dataset:
 
 
 class ImageSource(Protocol):
+    """What ``DataSource.open`` returns: the images of one ``--data`` value at the dataset's resolution."""
+
     description: str
-    # Optional ``fingerprint``: a string that changes when the images change (score cache keys).
+    fingerprint: str = ""  # changes when the images change (score keys, jobs); empty: the description stands in
 
     def __len__(self) -> int: ...
 
     def load(self, indices: np.ndarray) -> torch.Tensor:
         """uint8 tensor (n, 3, R, R) of the images at ``indices``."""
 
-    # Optional ``labels(indices) -> LongTensor | None``: class indices (0 .. num_classes-1) of the
-    # images at ``indices``, or None when this source does not know them (e.g. a flat folder).
+    @optional
+    def labels(self, indices: np.ndarray) -> torch.Tensor | None:
+        """Class indices (0 .. num_classes-1) of the images at ``indices``, or None when this source does not
+        know them (e.g. a flat folder)."""
 
 
-@runtime_checkable
 class DataSource(Protocol):
+    """An image source (``register_data_sources``), checked when its plugin loads (``tenas_kit.contract``)."""
+
     name: str
     description: str
-    priority: int  # higher claims first when several sources accept one --data value
+    priority: int = 0  # higher claims first when several sources accept one --data value
 
     def claims(self, spec: str) -> bool:
         """True when ``--data spec`` is something this source opens."""
@@ -83,6 +92,8 @@ def sample_indices(count, n, generator):
 
 def augment(images, padding, generator):
     """Random horizontal flip and random crop after zero padding (uint8 in, uint8 out)."""
+    import torch
+
     n, _, h, w = images.shape
     flips = torch.from_numpy(generator.random(n) < 0.5)
     images = torch.where(flips[:, None, None, None], images.flip(-1), images)
@@ -95,6 +106,8 @@ def augment(images, padding, generator):
 
 
 def normalise(images, dataset):
+    import torch
+
     mean = torch.tensor(dataset.mean).view(1, 3, 1, 1)
     std = torch.tensor(dataset.std).view(1, 3, 1, 1)
     # In place on the fresh float copy: the same operations in the same order, without two more allocations.
@@ -120,6 +133,8 @@ def source_labels(images, indices, dataset):
     labels = read(indices) if callable(read) else None
     if labels is None:
         return None
+    import torch
+
     labels = torch.as_tensor(labels, dtype=torch.long)
     if len(labels) and (labels.min() < 0 or labels.max() >= dataset.num_classes):
         # A loss against out-of-range targets fails deep inside PyTorch; say what to change instead.

@@ -1,96 +1,24 @@
 """The search loop: a pruning policy proposes masks, proxies measure them, the policy prunes.
 
 The engine knows no space, proxy or policy by name; everything it runs comes
-from the registry. Every candidate of a round is measured against the round's
+from the plan. Every candidate of a round is measured against the round's
 supernet with the same weights and the same batches, repeat by repeat, so the
-supernet is scored once per repeat rather than once per candidate.
+supernet is scored once per repeat rather than once per candidate. Jobs go to
+an executor session and come back as they finish.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from tenas_kit.data import open_images
-from tenas_kit.errors import TenasError, TenasRuntimeError
+from tenas_kit.errors import TenasRuntimeError
+from tenas_kit.jobs import ScoreJob
 from tenas_kit.pruner import Measurement
 
-
-@dataclass
-class SearchConfig:
-    space: str = "nb201"
-    proxies: list = field(default_factory=lambda: [("ntk", 1.0), ("regions", 1.0)])
-    pruner: str = "tenas"
-    data: str = "embedded"
-    dataset: str = "cifar10"
-    seed: int = 0
-    device: str = "auto"
-    repeats: int = 3
-    options: dict = field(default_factory=dict)  # batch_size, init, prune_number, ... for plugins
-
-    def as_dict(self):
-        return {
-            "space": self.space, "proxies": [[n, w] for n, w in self.proxies], "pruner": self.pruner,
-            "data": self.data, "dataset": self.dataset, "seed": self.seed, "repeats": self.repeats,
-            "options": {k: v for k, v in sorted(self.options.items()) if v is not None},
-        }
-
-
-class Reporter:
-    """Progress callbacks; the CLI renders them, the API ignores them by default."""
-
-    def round_started(self, round_index, candidates, steps): ...
-
-    def step(self, proxy, repeat, label): ...
-
-    def round_finished(self, round_index, candidates, decision, seconds): ...
-
-
-@dataclass
-class Plan:
-    space: object
-    proxies: list  # [(proxy, weight, settings)]
-    pruner: object
-    pruner_settings: dict
-    dataset: object
-    images: object
-    device: torch.device
-
-
-def resolve_device(name):
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TenasError("--device cuda asked for, but PyTorch sees no CUDA device; use --device cpu or auto.")
-    if name not in ("cpu", "cuda"):
-        raise TenasError(f"unknown device '{name}'; use auto, cpu or cuda.")
-    return torch.device(name)
-
-
-def plan(registry, config):
-    """Look everything up and open the data before any work starts, so bad input fails fast."""
-    if config.repeats < 1:
-        raise TenasError(f"--repeats must be at least 1, got {config.repeats}.")
-    if not config.proxies:
-        raise TenasError("--proxies is empty; name at least one proxy, e.g. --proxies ntk,regions.")
-    space = registry.get("space", config.space)
-    pruner = registry.get("pruner", config.pruner)
-    dataset = registry.get("dataset", config.dataset)
-    proxies = [(registry.get("proxy", name), weight) for name, weight in config.proxies]
-    device = resolve_device(config.device)
-    images = open_images(registry, config.data, dataset)
-    defaults = space.defaults(dataset.name)
-    settings = [(p, w, p.settings(config.options, defaults)) for p, w in proxies]
-    return Plan(space, settings, pruner, pruner.settings(config.options, defaults), dataset, images, device)
-
-
-def measure(plan, config, mask, candidates, round_index, reporter, pool):
+def measure(plan, setup, config, mask, candidates, round_index, reporter, session):
     """Every proxy's numbers for the supernet and each candidate, per repeat."""
-    from tenas_kit.workers import score_masks
-
     masks = [mask] + [c.mask for c in candidates]
     labels = ["supernet"] + [c.label for c in candidates]
     results = {}
@@ -99,9 +27,10 @@ def measure(plan, config, mask, candidates, round_index, reporter, pool):
         for repeat in range(config.repeats):
             results[p, repeat] = [None] * len(masks)
             for chunk in _chunks(len(masks), CHUNK):
-                job = pool.submit(score_masks, config, p, config.seed, round_index, repeat, mask, [masks[i] for i in chunk])
-                jobs[job] = (p, repeat, chunk)
-    for job, values in pool.completed(jobs):
+                job = ScoreJob(setup, p, config.seed, round_index, repeat, mask, [masks[i] for i in chunk],
+                               [labels[i] for i in chunk])
+                jobs[session.submit(job)] = (p, repeat, chunk)
+    for job, values in session.completed(jobs):
         p, repeat, chunk = jobs[job]
         for i, value in zip(chunk, values):
             results[p, repeat][i] = value
@@ -132,26 +61,9 @@ def _chunks(count, size):
     return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
 
 
-def search(plan, config, run=None, reporter=None, workers=1, extra_plugins=()):
-    """Run (or resume) a search; ``run`` is a store.RunFile that records each round.
-
-    ``workers`` processes score the masks; the numbers do not depend on it.
-    """
-    from tenas_kit import workers as workermod
-
-    reporter = reporter or Reporter()
-    workermod.remember(config, plan)
-    pool = workermod.pool(workers, extra_plugins)
-    try:
-        result = _search(plan, config, run, reporter, pool)
-    except BaseException:
-        pool.shutdown(cancel_futures=True)
-        raise
-    pool.shutdown()
-    return result
-
-
-def _search(plan, config, run, reporter, pool):
+def search(plan, setup, config, session, reporter, run=None):
+    """Run (or resume) a search; ``run`` is a runfile.RunFile that records each round. Returns
+    ``(architecture text, final mask, final measurements)``; the numbers do not depend on the executor."""
     space, pruner = plan.space, plan.pruner
     mask = pruner.start(space, space.layout.full_mask(), plan.pruner_settings)
     round_index = 0
@@ -164,7 +76,7 @@ def _search(plan, config, run, reporter, pool):
         steps = sum(config.repeats * (1 + len(candidates)) for _ in plan.proxies)
         reporter.round_started(round_index, candidates, steps)
         started = time.perf_counter()
-        measurements = measure(plan, config, mask, candidates, round_index, reporter, pool)
+        measurements = measure(plan, setup, config, mask, candidates, round_index, reporter, session)
         decision = pruner.decide(space, mask, candidates, measurements, plan.pruner_settings)
         if not decision.removed:
             raise TenasRuntimeError(f"pruner '{pruner.name}' removed nothing in round {round_index}; the search cannot end.")
@@ -174,7 +86,7 @@ def _search(plan, config, run, reporter, pool):
         reporter.round_finished(round_index, candidates, decision, seconds)
         mask, round_index = decision.mask, round_index + 1
     reporter.round_started(round_index, [], config.repeats * len(plan.proxies))
-    final = measure(plan, config, mask, [], round_index, reporter, pool)
+    final = measure(plan, setup, config, mask, [], round_index, reporter, session)
     arch = space.format(space.mask_to_arch(mask))
     if run is not None:
         run.finish(mask, final, arch)

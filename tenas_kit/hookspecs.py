@@ -1,7 +1,9 @@
 """The hooks a tenas-kit plugin may implement (project name ``tenaskit``).
 
-Every hook hands the plugin a ``register`` callback; the plugin calls it once
-per object it provides. Built-ins use exactly these hooks.
+Every ``register_*`` hook hands the plugin a ``register`` callback; the plugin
+calls it once per object it provides, and each object is checked against the
+Protocol of its kind when the plugin loads. A hook of any other name makes the
+plugin broken (pluggy's ``check_pending``). Built-ins use exactly these hooks.
 """
 
 import pluggy
@@ -12,27 +14,32 @@ hookimpl = pluggy.HookimplMarker("tenaskit")
 
 @hookspec
 def register_spaces(register):
-    """Register search spaces: ``register(space)`` (see ``tenas_kit.space.SearchSpace``)."""
+    """Register search spaces: ``register(space)`` (``tenas_kit.space.SearchSpace``)."""
 
 
 @hookspec
 def register_proxies(register):
-    """Register training-free proxies: ``register(proxy)`` (see ``tenas_kit.proxy.Proxy``)."""
+    """Register training-free proxies: ``register(proxy)`` (``tenas_kit.proxy.Proxy``)."""
 
 
 @hookspec
 def register_pruners(register):
-    """Register pruning policies: ``register(pruner)`` (see ``tenas_kit.pruner.Pruner``)."""
+    """Register pruning policies: ``register(pruner)`` (``tenas_kit.pruner.Pruner``)."""
 
 
 @hookspec
 def register_data_sources(register):
-    """Register image sources: ``register(source)`` (see ``tenas_kit.data.DataSource``)."""
+    """Register image sources: ``register(source)`` (``tenas_kit.data.DataSource``)."""
 
 
 @hookspec
 def register_datasets(register):
-    """Register dataset presets (normalisation, classes, resolution): ``register(dataset)``."""
+    """Register dataset presets: ``register(dataset)`` (``tenas_kit.data.Dataset``)."""
+
+
+@hookspec
+def register_executors(register):
+    """Register executors, where scoring jobs run: ``register(executor)`` (``tenas_kit.executor.Executor``)."""
 
 
 @hookspec

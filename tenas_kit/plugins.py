@@ -17,21 +17,27 @@ from pathlib import Path
 
 import pluggy
 
-from tenas_kit import hookspecs
+from tenas_kit import contract, hookspecs
+from tenas_kit.data import DataSource, Dataset
 from tenas_kit.errors import TenasError, TenasRuntimeError, unknown
+from tenas_kit.executor import Executor
+from tenas_kit.proxy import Proxy
+from tenas_kit.pruner import Pruner
+from tenas_kit.space import SearchSpace
 
 GROUP = "tenaskit"
 DISTRIBUTION = "tenas-kit"
 # Set by ``tenaskit --no-plugins``; an environment variable so that worker processes obey it too.
 NO_PLUGINS = "TENASKIT_NO_PLUGINS"
 
-# kind -> (hook name, attributes an object of that kind must have)
+# kind -> (the hook that registers it, the Protocol its objects are checked against)
 KINDS = {
-    "space": ("register_spaces", ("name", "layout", "defaults", "network", "parse", "format", "arch_to_mask", "mask_to_arch")),
-    "proxy": ("register_proxies", ("name", "higher_is_better", "settings", "prepare")),
-    "pruner": ("register_pruners", ("name", "settings", "start", "candidates", "decide")),
-    "data_source": ("register_data_sources", ("name", "claims", "open")),
-    "dataset": ("register_datasets", ("name", "mean", "std", "num_classes", "resolution", "crop_padding")),
+    "space": ("register_spaces", SearchSpace),
+    "proxy": ("register_proxies", Proxy),
+    "pruner": ("register_pruners", Pruner),
+    "data_source": ("register_data_sources", DataSource),
+    "dataset": ("register_datasets", Dataset),
+    "executor": ("register_executors", Executor),
 }
 
 
@@ -59,7 +65,12 @@ class Registry:
     def get(self, kind, name):
         table = self.entries[kind]
         if name not in table:
-            raise unknown(kind.replace("_", " "), name, table)
+            error = unknown(kind.replace("_", " "), name, table)
+            broken = [b for b in self.broken if b.plugin == name]
+            if broken:
+                error = TenasError(f"{error} A plugin named '{name}' is installed but broken: {broken[0].reason} "
+                                   f"('tenaskit plugins' lists broken plugins).")
+            raise error
         return table[name].obj
 
     def names(self, kind):
@@ -130,12 +141,19 @@ class PluginLoader:
         except Exception as exc:
             self._broken(name, origin, f"not a valid plugin: {exc}")
             return
+        try:
+            self.pm.check_pending()  # a hook no spec declares, e.g. a misspelt register_proxy
+        except pluggy.PluginValidationError:
+            unknown_hooks = _unknown_hooks(self.pm, module)
+            self.pm.unregister(module)
+            self._broken(name, origin, f"{unknown_hooks}; the hooks are {', '.join(_hook_names())}")
+            return
         self.registry.plugins[name] = origin
         for kind in KINDS:
             self._collect(module, name, origin, kind)
 
     def _collect(self, module, name, origin, kind):
-        hook_name, required = KINDS[kind]
+        hook_name, protocol = KINDS[kind]
         impls = [i for i in getattr(self.pm.hook, hook_name).get_hookimpls() if i.plugin is module]
         for impl in impls:
             offered = []
@@ -145,7 +163,7 @@ class PluginLoader:
                 self._broken(name, origin, f"{hook_name} raised {type(exc).__name__}: {exc}")
                 continue
             for obj in offered:
-                problem = _contract_problem(obj, kind, required)
+                problem = contract.problem(obj, kind.replace("_", " "), protocol)
                 if problem is None and obj.name in self.registry.entries[kind]:
                     holder = self.registry.entries[kind][obj.name].plugin
                     problem = f"{kind.replace('_', ' ')} name '{obj.name}' is already provided by plugin '{holder}'"
@@ -158,13 +176,13 @@ class PluginLoader:
         self.registry.broken.append(Broken(name, origin, reason))
 
 
-def _contract_problem(obj, kind, required):
-    missing = [attr for attr in required if not hasattr(obj, attr)]
-    if missing:
-        return f"registered a {kind.replace('_', ' ')} {obj!r} without {', '.join(missing)}"
-    if not isinstance(obj.name, str) or not obj.name:
-        return f"registered a {kind.replace('_', ' ')} whose name is not a non-empty string"
-    return None
+def _unknown_hooks(pm, module):
+    names = sorted(caller.name for caller in pm.get_hookcallers(module) or () if not caller.has_spec())
+    return f"unknown hook {', '.join(repr(n) for n in names)} (not a tenas-kit hook)"
+
+
+def _hook_names():
+    return [name for name in vars(hookspecs) if name.startswith("register_")]
 
 
 def third_party_allowed():

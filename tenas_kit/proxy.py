@@ -8,15 +8,18 @@ supernet mask or a candidate's) to a number, with weights and data shared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import click
 import numpy as np
-import torch
 
 from tenas_kit import data as datamod
-from tenas_kit.nn import init as initmod
 from tenas_kit.seeds import derive, numpy_rng
+
+# Proxy plugins subclass BatchProxy at import, which the CLI does while it starts: torch and the
+# initialisation schemes are imported only once a proxy is prepared.
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -45,6 +48,8 @@ class ProxyContext:
 
     def network(self, role, fan_mode="fan_in", in_channels=3):
         """The space's network for the round's mask, initialised per ``--init``, on the device, train mode."""
+        from tenas_kit.nn import init as initmod
+
         scheme = self.option("init", "pytorch")
         repeat = self.repeat if initmod.redraws_per_repeat(scheme) else 0
         seed = derive(self.seed, self.proxy, "weights", role, self.round, repeat)
@@ -73,6 +78,8 @@ class ProxyContext:
                 del _batches[next(iter(_batches))]
             images, labels = datamod.sample_labelled(self.images, self.dataset, n, self.rng(stream), augmented)
             if labels is None:
+                import torch
+
                 labels = torch.from_numpy(self.rng(stream + "-labels").integers(0, self.dataset.num_classes, size=n))
             _batches[key] = (images, labels.long())
         images, labels = _batches[key]
@@ -84,16 +91,20 @@ _batches = {}
 KEEP_BATCHES = 12
 
 
-@runtime_checkable
 class Proxy(Protocol):
+    """A training-free proxy (``register_proxies``), checked when its plugin loads (``tenas_kit.contract``)."""
+
     name: str
     description: str
     higher_is_better: bool
+    cli_options: list = ()  # click.Option list, added to run and rank; only this proxy reads their values
 
     def settings(self, options: dict, space_defaults: dict) -> dict:
-        """Every setting that changes this proxy's number (recorded, and part of cache keys)."""
+        """Every setting that changes this proxy's number (recorded, and part of cache keys). ``options`` holds
+        the values of this proxy's own ``cli_options`` (None when not given) and ``init``."""
 
-    def prepare(self, ctx: ProxyContext) -> Callable[[np.ndarray], float]: ...
+    def prepare(self, ctx: ProxyContext) -> Callable[[np.ndarray], float]:
+        """A scorer for the round's masks; see ProxyContext for the weights and data it may draw."""
 
 
 def network_role(options):

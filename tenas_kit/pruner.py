@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 
@@ -35,10 +35,12 @@ class Decision:
     columns: dict = field(default_factory=dict)  # per-candidate numbers worth recording, name -> array
 
 
-@runtime_checkable
 class Pruner(Protocol):
+    """A pruning policy (``register_pruners``), checked when its plugin loads (``tenas_kit.contract``)."""
+
     name: str
     description: str
+    cli_options: list = ()  # click.Option list, added to run only; only this pruner reads their values
 
     def settings(self, options: dict, space_defaults: dict) -> dict: ...
 

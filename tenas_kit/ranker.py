@@ -15,10 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tenas_kit import workers as workermod
-from tenas_kit.data import fingerprint
 from tenas_kit.errors import TenasError
-from tenas_kit.ranking import weighted_rank_sum
+from tenas_kit.jobs import ScoreJob
 from tenas_kit.scorestore import score_key
 from tenas_kit.seeds import derive
 
@@ -49,8 +47,9 @@ def parse_archs(space, texts):
     return archs
 
 
-def rank(plan, config, texts, store=None, workers=1, shard=None, extra_plugins=(), reporter=None):
-    """Score ``texts`` with every proxy of ``config`` (``shard=(i, n)``: only this machine's share)."""
+def rank(plan, setup, config, texts, store, session, shard=None, reporter=None):
+    """Score ``texts`` with every proxy of ``config`` through ``session`` (``shard=(i, n)``: only this
+    machine's share). Scores found in ``store`` are not recomputed; new ones are committed as they come."""
     space = plan.space
     archs = parse_archs(space, texts)
     canonical = [space.canonical(a) if hasattr(space, "canonical") else space.format(a) for a in archs]
@@ -60,54 +59,49 @@ def rank(plan, config, texts, store=None, workers=1, shard=None, extra_plugins=(
     if shard is not None:
         index, count = shard
         first = {k: a for k, a in first.items() if int(derive(0, k)) % count == index}
-    keys = _keys(plan, config, first)
+    keys = _keys(plan, setup, config, first)
     known = store.read() if store is not None else {}
     missing = [job for job, key in keys.items() if key not in known]
-    computed = _compute(plan, config, first, missing, keys, store, known, workers, extra_plugins, reporter)
+    if reporter is not None:
+        reporter.ranking_started(len(keys), len(keys) - len(missing))
+    computed = _compute(plan, setup, config, first, missing, keys, store, known, session, reporter)
     return _assemble(plan, config, archs, canonical, first, keys, known, len(first), computed)
 
 
-def _keys(plan, config, first):
-    data = fingerprint(plan.images)
+def _keys(plan, setup, config, first):
     keys = {}
     for key in first:
         for p, (proxy, _, settings) in enumerate(plan.proxies):
             for repeat in range(config.repeats):
                 keys[key, p, repeat] = score_key(
                     space=plan.space.name, arch=key, proxy=proxy.name, settings=settings,
-                    dataset=plan.dataset.name, data=data, seed=config.seed, repeat=repeat,
+                    dataset=plan.dataset.name, data=setup.data, seed=config.seed, repeat=repeat,
                 )
     return keys
 
 
-def _compute(plan, config, first, missing, keys, store, known, workers, extra_plugins, reporter):
+def _compute(plan, setup, config, first, missing, keys, store, known, session, reporter):
     if not missing:
         return 0
-    workermod.remember(config, plan)
-    pool = workermod.pool(workers, extra_plugins)
     pending, last = {}, time.perf_counter()
     try:
-        jobs = {}
+        handles = {}
         for canonical, p, repeat in missing:
             mask = plan.space.arch_to_mask(first[canonical])
             seed = derive(config.seed, plan.space.name, canonical)
-            job = pool.submit(workermod.score_masks, config, p, seed, 0, repeat, mask, [mask], config.seed)
-            jobs[job] = (canonical, p, repeat)
-        for job, values in pool.completed(jobs):
-            key = keys[jobs[job]]
+            job = ScoreJob(setup, p, seed, 0, repeat, mask, [mask], [canonical], config.seed)
+            handles[session.submit(job)] = (canonical, p, repeat)
+        for handle, values in session.completed(handles):
+            key = keys[handles[handle]]
             known[key] = pending[key] = values[0]
             if reporter is not None:
-                reporter.step(plan.proxies[jobs[job][1]][0].name, jobs[job][2], jobs[job][0])
+                reporter.step(plan.proxies[handles[handle][1]][0].name, handles[handle][2], handles[handle][0])
             if store is not None and time.perf_counter() - last > COMMIT_SECONDS:
                 store.add(pending)
                 pending, last = {}, time.perf_counter()
-    except BaseException:
-        pool.shutdown(cancel_futures=True)
-        raise
     finally:
         if store is not None:
             store.add(pending)  # what finished is kept, also on Ctrl-C
-    pool.shutdown()
     return len(missing)
 
 
@@ -122,3 +116,21 @@ def _assemble(plan, config, archs, canonical, first, keys, known, unique, comput
     rank_sum = weighted_rank_sum([(scores[proxy.name], proxy.higher_is_better, weight)
                                   for proxy, weight, _ in plan.proxies])
     return Ranking(texts, scores, rank_sum, unique, computed)
+
+
+def weighted_rank_sum(columns):
+    """Batch ranking's combination: ``columns`` is a list of (scores, higher_is_better, weight).
+
+    Each proxy ranks the architectures 1..n (1 the best, ties share the lowest
+    rank, non-finite scores after every finite one); the result is the weighted
+    sum of those ranks per architecture, lower is better.
+    """
+    from scipy.stats import rankdata
+
+    total = None
+    for values, higher_is_better, weight in columns:
+        values = np.asarray(values, dtype=float)
+        oriented = np.where(np.isfinite(values), -values if higher_is_better else values, np.inf)
+        ranks = weight * rankdata(oriented, method="min")
+        total = ranks if total is None else total + ranks
+    return total

@@ -8,10 +8,18 @@ turns a mask into networks and a single-path mask into an architecture.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch.nn as nn
+
+from tenas_kit.contract import optional
+
+if TYPE_CHECKING:  # torch only for the annotation: plugins that import Layout load without it
+    import torch.nn as nn
+
+# Name of the op that outputs zeros (NB201, DARTS). Kept here rather than in tenas_kit.nn.mixed so
+# pruners and architecture parsers can name it without importing torch.
+ZERO = "none"
 
 
 @dataclass(frozen=True)
@@ -50,17 +58,21 @@ class MaskedNetwork(Protocol):
     def __call__(self, x): ...
 
 
-@runtime_checkable
 class SearchSpace(Protocol):
+    """A search space (``register_spaces``). Members with a default, and methods marked ``@optional``, may be
+    left out; everything else is checked when the plugin loads (``tenas_kit.contract``)."""
+
     name: str
     description: str
     layout: Layout
+    cli_options: list = ()  # click.Option list, added to the commands that use spaces (run, rank)
 
     def defaults(self, dataset: str) -> dict[str, Any]:
         """Suggested settings for this space on a dataset, e.g. batch_size, prune_number."""
 
     def network(self, mask: np.ndarray, role: str, num_classes: int, in_channels: int = 3) -> nn.Module:
-        """Build a MaskedNetwork. Roles: 'supernet' (kappa_N), 'thin' (R_N), 'evaluation'."""
+        """Build a MaskedNetwork. Roles: 'supernet' (kappa_N), 'thin' (R_N), 'evaluation'. A network may set
+        ``onednn = False`` when PyTorch's native CPU kernels beat oneDNN on it (very thin convolutions)."""
 
     def parse(self, text: str) -> Any:
         """Architecture from its canonical text; raise TenasError when malformed."""
@@ -72,9 +84,22 @@ class SearchSpace(Protocol):
     def mask_to_arch(self, mask: np.ndarray) -> Any:
         """Architecture of a single-path mask (one op per kept edge)."""
 
-    # Optional: ``to_json(arch) -> dict``, a structured form for ``tenaskit export --format json``;
-    # ``canonical(arch) -> str``, equal for architectures that compute the same function (deduplication);
-    # ``enumerate() -> list`` every architecture of a finite space; ``sample(rng) -> arch`` one at random.
+    @optional
+    def canonical(self, arch: Any) -> str:
+        """Equal for architectures that compute the same function: ranking scores each once.
+        Without it, ``format(arch)`` is the key."""
+
+    @optional
+    def enumerate(self) -> list:
+        """Every architecture of a finite space (``rank --all``, ``--sample`` without replacement)."""
+
+    @optional
+    def sample(self, rng) -> Any:
+        """One architecture drawn with a numpy Generator (``rank --sample`` in a space too large to list)."""
+
+    @optional
+    def to_json(self, arch: Any) -> dict:
+        """A structured form for ``tenaskit export --format json``."""
 
 
 def single_path(mask):

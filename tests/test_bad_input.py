@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from conftest import TENASKIT
-from test_plugins import SCORER
+from conftest import SCORER
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 TINY = ["--data", "synthetic", "--repeats", "1", "--batch-size", "2", "--workers", "1"]
 
-# A proxy whose network output is NaN, through test_plugins' scorer-plugin template.
+# A proxy whose network output is NaN, through conftest's scorer-plugin template.
 NAN_PROXY = SCORER.format(name="nanout", body=textwrap.indent(textwrap.dedent("""
     import torch
     network = ctx.network("supernet")

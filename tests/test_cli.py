@@ -3,17 +3,9 @@
 import h5py
 import pytest
 
-from conftest import tenaskit
-from tenas_kit.cli import main
+from conftest import call, tenaskit
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-
-
-def call(capsys, *args):
-    with pytest.raises(SystemExit) as exit_info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
 
 
 def one_error_line(err):

@@ -55,7 +55,7 @@ def test_export_darts_and_json(tmp_path, registry):
 
 
 def test_kappa_on_darts_supernet_equals_brute_force(registry):
-    from test_ntk import brute_force_ntk
+    from conftest import brute_force_ntk
     from tenaskit_builtins.ntk.ntk import condition_number, empirical_ntk
 
     space = registry.get("space", "darts")

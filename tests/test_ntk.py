@@ -2,20 +2,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from conftest import brute_force_ntk
 from tenaskit_builtins.ntk.ntk import NAN_CONDITION, condition_number, empirical_ntk
-
-
-def brute_force_ntk(network, inputs):
-    """The reference definition: one backward of each sample's summed logits through the batch forward."""
-    out = network(inputs)
-    rows = []
-    for i in range(len(inputs)):
-        network.zero_grad()
-        out[i : i + 1].backward(torch.ones_like(out[i : i + 1]), retain_graph=True)
-        rows.append(torch.cat([p.grad.reshape(-1).clone() for n, p in network.named_parameters()
-                               if "weight" in n and p.grad is not None]))
-    jac = torch.stack(rows)
-    return jac @ jac.T
 
 
 def small_net():

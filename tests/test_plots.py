@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import tenaskit
-from test_cli import call  # in-process: the console script's start-up (torch) is paid once, not per command
+from conftest import call  # in-process: the console script's start-up (torch) is paid once, not per command
 from tenas_kit import SearchConfig, search
 from tenas_kit.analysis import plots
 from tenas_kit.runfile import read

@@ -1,6 +1,8 @@
 """Batch ranking through the HDF5 score store: dedup, caching, workers, shards, kills, errors."""
 
 import csv
+import dataclasses
+import itertools
 import os
 import signal
 import subprocess
@@ -10,8 +12,7 @@ import h5py
 import numpy as np
 
 from conftest import TENASKIT, tenaskit
-from tenas_kit import SearchConfig, engine
-from tenas_kit.ranker import rank
+from tenas_kit import SearchConfig, lifecycle
 from tenas_kit.scorestore import ScoreStore, merge
 
 SMALL = {"batch_size": 6, "region_samples": 64}
@@ -30,7 +31,13 @@ def plan_for(registry, **changes):
     config = SearchConfig(data="synthetic", repeats=2, seed=1, options=dict(SMALL))
     for key, value in changes.items():
         setattr(config, key, value)
-    return engine.plan(registry, config), config
+    return None, config
+
+
+def rank(_plan, config, texts, store, workers=1, shard=None):
+    """A ranking through the run layer, as ``tenas_kit.rank`` does it, on ``workers`` processes."""
+    config = dataclasses.replace(config, executor_options={"workers": workers})
+    return lifecycle.Ranking(config, texts, store.path if store is not None else None, None, shard).run()
 
 
 def test_isomorphic_cells_are_scored_once_and_share_the_score(tmp_path, registry):
@@ -116,18 +123,51 @@ def test_killed_writer_leaves_a_store_that_opens_and_resumes(tmp_path):
     assert f"{2 * unique - kept} scores computed" in text
 
 
+def archs_command(store, out, archs):
+    return [str(TENASKIT), "rank", "--archs", str(archs), "--data", "synthetic", "--repeats", "1", "--batch-size", "4",
+            "--store", str(store), "--out", str(out), "--workers", "1"]
+
+
 def test_two_concurrent_rank_commands_share_one_store(tmp_path):
+    # Two writers with overlapping lists: each has scores of its own and scores the other also writes.
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    cells = ["|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*choice)
+             for choice in itertools.islice(itertools.product(ops[1:], repeat=6), 0, 4 ** 6, 41)][:90]
+    lists = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    lists[0].write_text("\n".join(cells[:60]) + "\n")
+    # b starts with its own cells, so both writers add scores of their own at the same time.
+    lists[1].write_text("\n".join(cells[60:] + cells[30:60]) + "\n")
+    # What each writer stores when it is alone: the exact key -> value map the shared store must hold;
+    # two proxies and one repeat per distinct cell, so a store that drops scores fails here already.
+    alone = []
+    for i, archs in enumerate(lists):
+        done = subprocess.run(archs_command(tmp_path / f"alone{i}.h5", tmp_path / f"alone{i}.csv", archs),
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        distinct = int(done.stdout.replace("\n", " ").split(" distinct cells")[0].split()[-1])
+        alone.append(ScoreStore(tmp_path / f"alone{i}.h5").read())
+        assert len(alone[i]) == 2 * distinct and distinct > 25
+    both = set(alone[0]) & set(alone[1])
+    only = [set(alone[0]) - both, set(alone[1]) - both]
+    assert both and only[0] and only[1]
+    # Frequent commits, so the two writers' read-copy-replace cycles interleave many times.
+    env = dict(os.environ, TENASKIT_COMMIT_SECONDS="0.1")
     store = tmp_path / "s.h5"
-    runs = [subprocess.Popen(rank_command(store, tmp_path / f"r{i}.csv", 150 + 50 * i), stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True) for i in range(2)]
+    runs = [subprocess.Popen(archs_command(store, tmp_path / f"r{i}.csv", archs), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, env=env) for i, archs in enumerate(lists)]
     for run in runs:
         assert run.wait(timeout=600) == 0, run.stderr.read()
-    with open(tmp_path / "r1.csv") as handle:
-        assert len(list(csv.DictReader(handle))) == 200
-    keys = ScoreStore(store).read()
-    assert 400 <= len(keys) <= 700  # the two samples overlap; every score of both is present once
-    again = tenaskit(*rank_command(store, tmp_path / "r2.csv", 200)[1:])
-    assert "0 scores computed" in again.stdout.replace("\n", " ")
+    shared = ScoreStore(store).read()
+    assert set(shared) == set(alone[0]) | set(alone[1])  # no writer lost a score, nothing else was added
+    assert shared == {**alone[0], **alone[1]}  # and each is the value computed alone
+    with h5py.File(store, "r") as h5:
+        order = h5["keys"][()].astype(str).tolist()
+    assert len(order) == len(shared)  # every score once
+    # The writers did overlap: each added scores of its own before the other's last one.
+    mine = [[i for i, key in enumerate(order) if key in only[w]] for w in range(2)]
+    assert min(mine[0]) < max(mine[1]) and min(mine[1]) < max(mine[0]), "the two writers never overlapped"
+    for i in range(2):
+        assert (tmp_path / f"r{i}.csv").read_bytes() == (tmp_path / f"alone{i}.csv").read_bytes()
 
 
 def test_rank_errors_are_one_line(tmp_path):
@@ -153,11 +193,43 @@ def test_rank_errors_are_one_line(tmp_path):
         assert result.returncode == 2 and len(lines) == 1 and expected in lines[0], (args, result.stderr)
 
 
-def test_correlate_reports_tau_rho_and_intervals(tmp_path):
+def table_rows(text):
+    """A rich table printed by the CLI as {first cell: {column title: cell}}."""
+    import re
+
+    lines = [re.split("[│┃]", line)[1:-1] for line in text.splitlines() if re.search("[│┃]", line)]
+    header = [cell.strip() for cell in lines[0]]
+    return {cells[0].strip(): dict(zip(header, (c.strip() for c in cells))) for cells in lines[1:]}
+
+
+# Five cells of different function (no two isomorphic), so the benchmark holds each under its own row.
+CORRELATE = [
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+    "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+    "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_1x1~1|+|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_1x1~2|",
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+]
+
+
+def test_correlate_orients_the_rank_sum_and_reports_known_tau_and_rho(tmp_path):
+    # Accuracy rises 10..50 along CORRELATE; the benchmark lists the cells in another order, so a
+    # join by position instead of by architecture would show.
+    accuracy = [10, 20, 30, 40, 50]
     table = tmp_path / "bench.csv"
-    table.write_text("arch,acc\n" + "".join(f"{a},{i}\n" for i, a in enumerate(OTHERS)))
+    table.write_text("arch,acc\n" + "".join(f"{CORRELATE[i]},{accuracy[i]}\n" for i in (3, 0, 4, 2, 1)))
+    # rank_sum 5 4 3 1 2: a low sum is a good cell, so -rank_sum is -5 -4 -3 -1 -2 against accuracy:
+    # one discordant pair of 10 (the last two), tau = (9 - 1) / 10 = +0.8; ranks 1 2 3 5 4, so
+    # rho = 1 - 6 * 2 / (5 * 24) = +0.9. Taken on the sum itself, without the sign, both flip.
+    # ntk 1 3 2 5 4, as recorded: two discordant pairs, tau = 0.6, rho = 1 - 6 * 4 / 120 = 0.8.
+    # regions 5 4 3 2 1: every pair discordant, tau = rho = -1.
+    rank_sum, ntk, regions = [5, 4, 3, 1, 2], [1, 3, 2, 5, 4], [5, 4, 3, 2, 1]
     results = tmp_path / "r.csv"
-    results.write_text("rank,arch,rank_sum,ntk\n" + "".join(f"{i},{a},{i},{10 - i}\n" for i, a in enumerate(OTHERS)))
+    results.write_text("rank,arch,rank_sum,ntk,regions\n" + "".join(
+        f"{i},{a},{rank_sum[i]},{ntk[i]},{regions[i]}\n" for i, a in enumerate(CORRELATE)))
     out = tenaskit("correlate", results, "--benchmark", table)
     assert out.returncode == 0, out.stderr
-    assert "-rank_sum" in out.stdout and "-1.000" in out.stdout.replace("\n", " ")
+    rows = table_rows(out.stdout)
+    assert "rank_sum" not in rows  # only the oriented sum is shown, under its own name
+    expected = {"-rank_sum": ("0.800", "0.900"), "ntk": ("0.600", "0.800"), "regions": ("-1.000", "-1.000")}
+    assert {name: (rows[name]["kendall tau"], rows[name]["spearman rho"]) for name in expected} == expected

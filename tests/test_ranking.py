@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tenas_kit.ranking import relative_change, round_significant, sorted_dense_ranks
+from tenaskit_builtins.tenas.rules import relative_change, round_significant, sorted_dense_ranks
 
 
 def test_round_significant():
@@ -53,7 +53,7 @@ def test_non_finite_values_rank_last():
 
 
 def test_weighted_rank_sum_on_hand_made_scores():
-    from tenas_kit.ranking import weighted_rank_sum
+    from tenas_kit.ranker import weighted_rank_sum
 
     kappa = [30.0, 10.0, 20.0, float("nan")]  # lower is better: ranks 3, 1, 2, 4 (NaN last)
     regions = [500.0, 100.0, 500.0, 900.0]  # higher is better: ranks 2, 4, 2, 1 (ties share the lowest)

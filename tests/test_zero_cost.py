@@ -11,7 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from tenas_kit import SearchConfig, engine
+from tenas_kit import SearchConfig
+from tenas_kit.plan import plan as make_plan
 from tenas_kit.proxy import ProxyContext
 
 torch.set_num_threads(1)
@@ -23,7 +24,7 @@ ONE_CONV = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"  # only edg
 
 def plan_for(registry, names, data="synthetic", dataset="cifar10"):
     config = SearchConfig(data=data, dataset=dataset, proxies=[(n, 1.0) for n in names], options={"proxy_batch_size": 8})
-    return engine.plan(registry, config), config
+    return make_plan(registry, config), config
 
 
 def context(plan, config, mask, index=0, seed=0):
@@ -53,11 +54,36 @@ def test_each_proxy_is_registered_and_scores_an_nb201_architecture(registry, nam
 
 DISCONNECTED = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # the output does not depend on the input
 
+# What each proxy gives a cell whose output is zero whatever the input (10% accuracy on NB201), and why.
+# Every value ranks below any connected cell's: NaN and -inf rank last, 0 is the least a sum of |.| can be.
+DEAD_CELL = {
+    "naswot": -math.inf,  # every sample has the same ReLU code: K is singular, log|K| = -inf (its docstring)
+    "jacob_cov": math.nan,  # zero input Jacobian: the correlation matrix is undefined (its docstring)
+    "zen": -math.inf,  # x and x + 0.01 eps give the same features: log(0)
+    "synflow": 0.0,  # the output does not depend on any conv or linear weight...
+    "snip": 0.0,  # ...nor does the loss: logits = the classifier's bias, so every weight gradient is 0
+    "grad_norm": 0.0,
+    # Only modules that run count: stem 3*3*9 + 6, the two ResNet blocks (conv a, BN, conv b, BN, 1x1
+    # shortcut), final BN 2*12, classifier 12*10 + 10; test_params_... below counts the same terms.
+    "params": 87 + 528 + 2064 + 24 + 130,
+    # Stem 3*3*9 at 32x32, the blocks at 16x16 and 8x8, the classifier: as all-skip cells (test_flops_...).
+    "flops": 3 * 3 * 9 * 32 * 32 + (3 * 6 * 9 + 6 * 6 * 9 + 3 * 6) * 16 * 16 + (6 * 12 * 9 + 12 * 12 * 9 + 6 * 12) * 8 * 8 + 120,
+}
+
 
 @pytest.mark.parametrize("name", NAMES)
-def test_each_proxy_scores_a_cell_whose_output_ignores_its_input(registry, name):
+def test_each_proxy_scores_a_cell_whose_output_ignores_its_input_as_documented_and_last(registry, name):
     score, mask = scorer(registry, name, arch=DISCONNECTED)
-    assert isinstance(score(mask), float)  # NaN allowed (it ranks last); raising is not
+    value = score(mask)
+    expected = DEAD_CELL[name]
+    assert isinstance(value, float)  # raising, or returning a tensor, would stop a whole ranking
+    if math.isnan(expected):
+        assert math.isnan(value)
+    else:
+        assert value == expected
+    # Ranked against a working cell (higher is better for all of them), the dead cell comes last.
+    working, working_mask = scorer(registry, name, arch=ARCH)
+    assert math.isfinite(working(working_mask)) and (math.isnan(value) or value < working(working_mask))
 
 
 def test_batch_settings_default_and_follow_options(registry):
@@ -173,6 +199,58 @@ def test_jacob_cov_of_known_jacobian_and_zen_of_a_scaled_network():
     assert zen(net, x, eps) == pytest.approx(expected, rel=1e-4)
 
 
+def test_jacob_cov_input_jacobian_equals_finite_differences_of_the_batch_forward(registry):
+    """The input Jacobian against central differences: the summed output of the whole batch (train-mode
+    BatchNorm couples the samples) nudged one input value at a time, in float64."""
+    from tenaskit_builtins.jacob_cov import input_jacobian
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 3),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 5)).double().train()
+    x = torch.randn(5, 3, 5, 5, dtype=torch.float64)
+    step = 1e-6
+    flat = x.reshape(-1)
+    expected = np.zeros(flat.numel())
+    with torch.no_grad():
+        for j in range(flat.numel()):
+            up, down = flat.clone(), flat.clone()
+            up[j] += step
+            down[j] -= step
+            expected[j] = float(net(up.view_as(x)).sum() - net(down.view_as(x)).sum()) / (2 * step)
+    expected = expected.reshape(len(x), -1)
+    # Row i is d(sum of every output in the batch) / d(sample i): cross-sample terms included.
+    np.testing.assert_allclose(input_jacobian(net, x), expected, rtol=1e-6, atol=1e-9)
+    # The score, from the finite-difference Jacobian with numpy only.
+    v = np.linalg.eigvalsh(np.corrcoef(expected))
+    proxy = registry.get("proxy", "jacob_cov")
+    assert proxy.measure(net, x) == pytest.approx(-np.sum(np.log(v + 1e-5) + 1 / (v + 1e-5)), rel=1e-6)
+
+
+def test_synflow_through_batchnorm_equals_an_independent_functional_computation():
+    """Per the reference: |parameters|, BatchNorm in eval mode on fresh statistics (mean 0, var 1),
+    all-ones input. Written with functional ops on the absolute parameters, so neither the module's mode
+    nor its buffers are involved; BN's affine parameters are drawn with negative values so |.| matters."""
+    from tenaskit_builtins.synflow import linearise, synflow
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 2, 3), nn.BatchNorm2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 3))
+    with torch.no_grad():
+        for bn in (net[1], net[4]):
+            bn.weight.uniform_(-2, 2)
+            bn.bias.uniform_(-1, 1)
+    w1, g1, b1, w2, cb2, g2, b2, w3, b3 = (p.detach().double().abs().requires_grad_(i in (0, 3, 7))
+                                           for i, p in enumerate(net.parameters()))
+    eps = net[1].eps
+    ones = torch.ones(1, 3, 6, 6, dtype=torch.float64)
+    h = F.relu(F.conv2d(ones, w1, padding=1) / math.sqrt(1 + eps) * g1[:, None, None] + b1[:, None, None])
+    h = (F.conv2d(h, w2, cb2) / math.sqrt(1 + eps)) * g2[:, None, None] + b2[:, None, None]
+    out = F.linear(h.mean((2, 3)), w3, b3)
+    grads = torch.autograd.grad(out.sum(), (w1, w2, w3))
+    expected = sum(float((w.detach() * g).abs().sum()) for w, g in zip((w1, w2, w3), grads))
+    assert synflow(linearise(net), (1, 3, 6, 6)) == pytest.approx(expected, rel=1e-12)
+
+
 def write_image(path, value):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.full((8, 8, 3), value, dtype=np.uint8)).save(path)
@@ -197,10 +275,21 @@ def test_unlabelled_sources_get_seeded_random_labels(tmp_path, registry):
         write_image(tmp_path / f"{i}.png", 60 * i)  # flat folder: no labels
     plan, config = plan_for(registry, ["grad_norm"], data=str(tmp_path))
     assert plan.images.labels([0, 1]) is None
-    ctx = context(plan, config, plan.space.layout.full_mask())
-    _, labels = ctx.labelled_batch(16, stream="other")
-    expected = ctx.rng("other-labels").integers(0, 10, size=16)
-    assert labels.tolist() == expected.tolist()
+    mask = plan.space.layout.full_mask()
+    ctx = context(plan, config, mask)
+    images, labels = ctx.labelled_batch(64, stream="other")
+    # Properties, not the draw itself: a test repeating the code's rng call would agree with any bug in it.
+    assert labels.dtype == torch.long and labels.shape == (64,)
+    assert int(labels.min()) >= 0 and int(labels.max()) < 10  # valid targets for a 10-class loss
+    assert len(set(labels.tolist())) >= 5  # drawn over the classes: not one constant label
+    assert torch.equal(images, ctx.batch(64, stream="other"))  # the images are the unlabelled draw's
+    # Deterministic per seed: a separately planned source (its own batch cache) gives the same labels.
+    plan2, config2 = plan_for(registry, ["grad_norm"], data=str(tmp_path))
+    assert plan2.images is not plan.images
+    assert torch.equal(context(plan2, config2, mask).labelled_batch(64, stream="other")[1], labels)
+    # ...and another seed or another stream draws other labels.
+    assert not torch.equal(context(plan, config, mask, seed=1).labelled_batch(64, stream="other")[1], labels)
+    assert not torch.equal(ctx.labelled_batch(64, stream="batch")[1], labels)
 
 
 def test_imagenet16_labels_are_shifted_to_zero_based(tmp_path, registry):

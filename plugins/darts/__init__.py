@@ -19,10 +19,7 @@ from tenas_kit.hookspecs import hookimpl
 from tenas_kit.space import Layout
 
 from . import arch as genotypes
-from .cell import CELL_TYPES, EDGES, NODE_EDGES
-from .evaluation import NetworkCIFAR, NetworkImageNet
-from .network import SearchNetwork
-from .ops import OPS
+from .layout import CELL_TYPES, EDGES, NODE_EDGES, OPS
 
 ROLES = ("supernet", "thin", "evaluation", "evaluation-cifar", "evaluation-imagenet")
 
@@ -47,6 +44,10 @@ class Darts:
         return {"batch_size": 14, "prune_number": 3}
 
     def network(self, mask, role, num_classes, in_channels=3):
+        # torch: only once a network is built
+        from .evaluation import NetworkCIFAR, NetworkImageNet
+        from .network import SearchNetwork
+
         if role == "supernet":
             return SearchNetwork(mask, self.search_channels, num_classes, in_channels, True, self.search_stem_multiplier)
         if role == "thin":

@@ -12,10 +12,9 @@ from typing import NamedTuple
 import numpy as np
 
 from tenas_kit.errors import TenasError, closest
-from tenas_kit.nn.mixed import ZERO
+from tenas_kit.space import ZERO
 
-from .cell import CELL_TYPES, EDGES, NODE_EDGES, NODES
-from .ops import OPS
+from .layout import CELL_TYPES, EDGES, NODE_EDGES, NODES, OPS
 
 CONCAT = tuple(NODES)
 KEEP = 2  # input edges per intermediate node

@@ -12,16 +12,10 @@ import torch.nn as nn
 
 from tenas_kit.nn.mixed import MixedEdge
 
-from .ops import OPS, FactorizedReduce, ReLUConvBN, make_op
+from .layout import CELL_TYPES, EDGES, INPUTS, NODE_EDGES, NODES, OPS, STEPS
+from .ops import FactorizedReduce, ReLUConvBN, make_op
 
-INPUTS = 2
-STEPS = 4  # intermediate nodes
 MULTIPLIER = STEPS  # the output concatenates every intermediate node
-NODES = tuple(range(INPUTS, INPUTS + STEPS))
-# (target, source) in canonical order: by target node, then source.
-EDGES = tuple((k, j) for k in NODES for j in range(k))
-NODE_EDGES = {k: tuple(e for e, (i, _) in enumerate(EDGES) if i == k) for k in NODES}
-CELL_TYPES = ("normal", "reduce")
 
 
 class Cell(nn.Module):

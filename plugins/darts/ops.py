@@ -11,17 +11,7 @@ import torch.nn as nn
 
 from tenas_kit.nn.layers import AvgPool2d
 
-# Index order of the op mask's last axis (DARTS's PRIMITIVES).
-OPS = (
-    "none",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
+from .layout import OPS  # noqa: F401  (re-exported: the op names beside the modules they build)
 
 
 def batch_norm(channels):

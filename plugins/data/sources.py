@@ -2,61 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from PIL import Image
 
 from tenas_kit.errors import TenasError, TenasRuntimeError
 
 from .safepickle import field, load_batch
 
+# Each open() imports .images (torch, PIL) when it runs: the plugin is imported, and sources claim
+# --data, while the CLI starts.
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-# Decoded images a FileImages keeps per process: a search draws a new batch every round and repeat from the
-# same files, and decoding them again cost up to 2% of an NB201 search.
-DECODED_CACHE_BYTES = 256 * 2**20
-
-
-def _resize(images, resolution):
-    """uint8 (n, 3, h, w) -> uint8 (n, 3, R, R); only resamples when sizes differ."""
-    if images.shape[-2:] == (resolution, resolution):
-        return images
-    out = F.interpolate(images.float(), size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
-    return out.round().clamp(0, 255).to(torch.uint8)
-
-
-def _pil_to_tensor(image, resolution):
-    image = image.convert("RGB")
-    if image.size != (resolution, resolution):
-        image = image.resize((resolution, resolution), Image.BILINEAR)
-    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
-
-
-class TensorImages:
-    def __init__(self, images, description, targets=None):
-        """``targets``: class index per image (0-based), when the source knows them."""
-        self.images, self.description, self.targets = images, description, targets
-
-    @property
-    def fingerprint(self):
-        """Content hash: scores cached for these images are reused only for the same pixels."""
-        return hashlib.sha1(self.images.numpy().tobytes()).hexdigest()
-
-    def __len__(self):
-        return len(self.images)
-
-    def load(self, indices):
-        return self.images[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
-
-    def labels(self, indices):
-        """Class indices of the images at ``indices``; None when unknown."""
-        if self.targets is None:
-            return None
-        return self.targets[torch.as_tensor(np.asarray(indices), dtype=torch.long)]
 
 
 class EmbeddedSource:
@@ -76,24 +33,9 @@ class EmbeddedSource:
         return spec == self.name
 
     def open(self, spec, dataset):
-        import skimage.data
+        from .images import embedded
 
-        generator = np.random.default_rng(0)
-        r = dataset.resolution
-        crops = []
-        for name in self.photos:
-            pixels = getattr(skimage.data, name)()
-            pixels = pixels[0] if isinstance(pixels, tuple) else pixels  # stereo pairs
-            photo = Image.fromarray(pixels).convert("RGB")
-            factor = r * self.scale / min(photo.size)
-            photo = photo.resize((round(photo.size[0] * factor), round(photo.size[1] * factor)), Image.BILINEAR)
-            array = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)
-            share = -(-self.pool_size // len(self.photos))  # ceil; the pool is cut to size below
-            ys = generator.integers(0, array.shape[1] - r + 1, size=share)
-            xs = generator.integers(0, array.shape[2] - r + 1, size=share)
-            crops += [array[:, y : y + r, x : x + r] for y, x in zip(ys, xs)]
-        crops = crops[: self.pool_size]
-        return TensorImages(torch.stack(crops), f"embedded stand-in: {len(crops)} crops of {len(self.photos)} photographs")
+        return embedded(self.photos, dataset.resolution, self.pool_size, self.scale)
 
 
 class SyntheticSource:
@@ -108,22 +50,9 @@ class SyntheticSource:
         return spec == self.name
 
     def open(self, spec, dataset):
-        r = dataset.resolution
+        from .images import Noise
 
-        class Noise:
-            description = "synthetic uniform noise"
-
-            fingerprint = f"synthetic-{SyntheticSource.size}-{r}"
-
-            def __len__(self):
-                return SyntheticSource.size
-
-            def load(self, indices):
-                return torch.stack(
-                    [torch.from_numpy(np.random.default_rng(int(i)).integers(0, 256, (3, r, r), dtype=np.uint8)) for i in indices]
-                )
-
-        return Noise()
+        return Noise(SyntheticSource.size, dataset.resolution)
 
 
 class CifarSource:
@@ -138,6 +67,8 @@ class CifarSource:
         return (root / "cifar-10-batches-py").is_dir() or (root / "cifar-100-python").is_dir()
 
     def open(self, spec, dataset):
+        from .images import labelled
+
         root = Path(spec)
         if (root / "cifar-100-python").is_dir():
             kind, files, label_names = "CIFAR100", [root / "cifar-100-python" / "train"], ("fine_labels",)
@@ -149,8 +80,8 @@ class CifarSource:
             raise TenasError(f"--data '{spec}' is a {kind} root without its training batches ({files[0].name}...).")
         batches = [_batch(f, label_names, 32, f"cannot read CIFAR data under '{spec}'") for f in found]
         data = np.concatenate([d for d, _ in batches])
-        targets = torch.as_tensor(np.concatenate([t for _, t in batches]).astype(np.int64))
-        return TensorImages(_resize(torch.from_numpy(data), dataset.resolution), f"{kind} training split at {spec}", targets)
+        targets = np.concatenate([t for _, t in batches]).astype(np.int64)
+        return labelled(data, targets, dataset.resolution, f"{kind} training split at {spec}")
 
 
 def _batch(path, label_names, side, problem):
@@ -181,13 +112,15 @@ class ImageNet16Source:
         return (Path(spec) / "train_data_batch_1").is_file()
 
     def open(self, spec, dataset):
+        from .images import labelled
+
         path = Path(spec) / "train_data_batch_1"
         data, labels = _batch(path, ("labels",), 16, f"cannot read ImageNet16 pickle '{path}'")
         if dataset.num_classes == 120:
             keep = (labels >= 1) & (labels <= 120)
             data, labels = data[keep], labels[keep]
-        targets = torch.from_numpy(labels.astype(np.int64) - 1)  # the pickles number classes from 1
-        return TensorImages(_resize(torch.from_numpy(data.copy()), dataset.resolution), f"ImageNet16 at {spec}", targets)
+        targets = labels.astype(np.int64) - 1  # the pickles number classes from 1
+        return labelled(data.copy(), targets, dataset.resolution, f"ImageNet16 at {spec}")
 
 
 class ImageFolderSource:
@@ -201,54 +134,9 @@ class ImageFolderSource:
         return Path(spec).is_dir()
 
     def open(self, spec, dataset):
+        from .images import FileImages
+
         root = Path(spec)
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         return FileImages(files, dataset.resolution, f"{len(files)} image files under {spec}", root)
 
-
-class FileImages:
-    """Decodes only the images a batch needs, resized to the search resolution.
-
-    Labels follow torchvision's ImageFolder: the class is the top-level
-    sub-directory of ``root`` a file lies in, classes numbered in sorted name
-    order. A folder with any image directly in ``root`` (flat) has no labels.
-    """
-
-    def __init__(self, files, resolution, description, root=None):
-        self.files, self.resolution, self.description, self.root = files, resolution, description, root
-        self._decode = functools.lru_cache(maxsize=max(1, DECODED_CACHE_BYTES // (3 * resolution**2)))(self._read)
-        self.targets = self.classes = None
-        if root is not None and files and all(len(p.relative_to(root).parts) > 1 for p in files):
-            names = [p.relative_to(root).parts[0] for p in files]
-            self.classes = sorted(set(names))
-            number = {name: i for i, name in enumerate(self.classes)}
-            self.targets = torch.tensor([number[name] for name in names], dtype=torch.long)
-
-    @property
-    def fingerprint(self):
-        """Names and sizes of the files (relative to the root) and the resolution: cheap, and
-        independent of where the directory lies."""
-        digest = hashlib.sha1(str(self.resolution).encode())
-        for path in self.files:
-            name = path.relative_to(self.root) if self.root else path.name
-            digest.update(f"{name}:{path.stat().st_size};".encode())
-        return digest.hexdigest()
-
-    def __len__(self):
-        return len(self.files)
-
-    def load(self, indices):
-        return torch.stack([self._decode(int(i)) for i in indices])
-
-    def _read(self, i):
-        try:
-            with Image.open(self.files[i]) as image:
-                return _pil_to_tensor(image, self.resolution)
-        except Exception as exc:
-            raise TenasRuntimeError(f"cannot read image '{self.files[i]}': {exc}; remove or replace it.") from None
-
-    def labels(self, indices):
-        """Class indices of the files at ``indices``; None for a flat folder."""
-        if self.targets is None:
-            return None
-        return self.targets[torch.as_tensor(np.asarray(indices), dtype=torch.long)]

@@ -1,17 +1,18 @@
 """FLOPs: multiply-adds of a one-image forward pass, as a tenas-kit proxy."""
 
-import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from tenas_kit.hookspecs import hookimpl
 from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 
+# torch is imported inside the functions: plugins are imported while the CLI starts.
 
-@torch.no_grad()
+
 def multiply_adds(network, inputs):
     """Multiply-adds of ``network(inputs)``: PyTorch's FLOP counter counts 2 per multiply-add
     (convolutions and matrix products; element-wise ops, BatchNorm and pooling are not counted)."""
-    with FlopCounterMode(display=False) as counter:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
         network(inputs)
     return counter.get_total_flops() / 2
 
@@ -27,6 +28,8 @@ class FlopCount:
         return {"network": network_role(options), "images": 1}
 
     def prepare(self, ctx):
+        import torch
+
         network = ctx.network(ctx.settings["network"]).eval()  # eval: one image through BatchNorm
         r = ctx.dataset.resolution
         image = torch.zeros(1, 3, r, r, device=ctx.device)

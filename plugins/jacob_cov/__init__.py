@@ -11,15 +11,18 @@ ranks last.
 """
 
 import numpy as np
-import torch
 
 from tenas_kit.hookspecs import hookimpl
 from tenas_kit.proxy import BatchProxy
+
+# torch is imported inside the functions: plugins are imported while the CLI starts.
 
 K = 1e-5
 
 
 def input_jacobian(network, inputs):
+    import torch
+
     # A fresh leaf: the shared batch tensor is neither modified nor given a .grad.
     x = inputs.detach().clone().requires_grad_(True)
     # A cell whose output does not depend on its input (every path through 'none') has

@@ -10,11 +10,14 @@ float64; identical codes make K singular and the score -inf (ranked last).
 import numpy as np
 
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.nn.probes import activation_codes
 from tenas_kit.proxy import BatchProxy
+
+# The probes (torch) are imported inside the function: plugins are imported while the CLI starts.
 
 
 def naswot(network, inputs):
+    from tenas_kit.nn.probes import activation_codes
+
     c = activation_codes(network, inputs).double().cpu()
     kernel = c @ c.T + (1 - c) @ (1 - c).T
     return float(np.linalg.slogdet(kernel.numpy())[1])

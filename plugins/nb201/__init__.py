@@ -9,8 +9,7 @@ from tenas_kit.hookspecs import hookimpl
 from tenas_kit.space import Layout, single_path
 
 from . import arch as archstr
-from .network import EDGES, Network
-from .ops import OPS
+from .layout import EDGES, OPS
 
 
 class NB201:
@@ -26,6 +25,8 @@ class NB201:
         return {"batch_size": 72, "prune_number": 1}
 
     def network(self, mask, role, num_classes, in_channels=3):
+        from .network import Network  # torch: only once a network is built
+
         if role == "supernet":
             return Network(mask, self.supernet_channels, self.supernet_cells, num_classes, in_channels)
         if role == "thin":

@@ -2,8 +2,7 @@
 
 from tenas_kit.errors import TenasError
 
-from .network import EDGES, NODES
-from .ops import OPS
+from .layout import EDGES, NODES, OPS
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 

@@ -6,11 +6,8 @@ import torch.nn as nn
 
 from tenas_kit.nn.mixed import MixedEdge
 
+from .layout import EDGES, NODES
 from .ops import OPS, ResNetBasicBlock, make_op
-
-NODES = 4
-# (target, source) in canonical order: by target node, then source.
-EDGES = tuple((i, j) for i in range(1, NODES) for j in range(i))
 
 
 class Cell(nn.Module):

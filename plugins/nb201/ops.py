@@ -4,7 +4,7 @@ import torch.nn as nn
 
 from tenas_kit.nn.layers import AvgPool2d
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+from .layout import OPS  # noqa: F401  (re-exported: the op names beside the modules they build)
 
 
 class ReLUConvBN(nn.Sequential):

@@ -1,12 +1,11 @@
 """#params: the number of parameters a candidate actually uses, as a tenas-kit proxy."""
 
-import torch
-
 from tenas_kit.hookspecs import hookimpl
 from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 
+# torch is imported inside the functions: plugins are imported while the CLI starts.
 
-@torch.no_grad()
+
 def used_parameters(network, inputs):
     """Parameters of every module that ran in one forward pass on ``inputs``.
 
@@ -15,10 +14,13 @@ def used_parameters(network, inputs):
     network, as NAS-Bench-201's own parameter counts have it. Shared
     parameters count once.
     """
+    import torch
+
     ran = []
     handles = [m.register_forward_hook(lambda module, args, output: ran.append(module)) for m in network.modules()]
     try:
-        network(inputs)
+        with torch.no_grad():
+            network(inputs)
     finally:
         for handle in handles:
             handle.remove()
@@ -37,6 +39,8 @@ class ParameterCount:
         return {"network": network_role(options)}
 
     def prepare(self, ctx):
+        import torch
+
         # Eval mode: a one-image forward must not trip train-mode BatchNorm on 1x1 maps.
         network = ctx.network(ctx.settings["network"]).eval()
         r = ctx.dataset.resolution

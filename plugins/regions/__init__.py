@@ -1,16 +1,22 @@
 """R_N, the number of linear regions (TE-NAS expressivity indicator), as a tenas-kit proxy."""
 
-import torch
+import click
 
 from tenas_kit.hookspecs import hookimpl
-
-from .regions import activation_codes, count_distinct, crops
 
 
 class LinearRegions:
     name = "regions"
     description = "R_N: distinct ReLU activation patterns on the thin network (expressivity, higher is better)"
     higher_is_better = True
+    cli_options = [
+        click.Option(["--region-samples"], type=click.IntRange(1, 100_000), default=None,
+                     help="Crops per R_N batch (default 1000, as the reference)."),
+        click.Option(["--region-batches"], type=click.IntRange(1, 100), default=None,
+                     help="R_N batches whose activation patterns are pooled (default 3)."),
+        click.Option(["--region-crop"], type=click.IntRange(1, 64), default=None,
+                     help="Side of the crops R_N's thin network sees (default 3)."),
+    ]
 
     def settings(self, options, space_defaults):
         return {
@@ -25,6 +31,11 @@ class LinearRegions:
         }
 
     def prepare(self, ctx):
+        # torch only here, once scoring starts: plugins are imported while the CLI starts.
+        import torch
+
+        from .regions import activation_codes, count_distinct, crops
+
         s = ctx.settings
         network = ctx.network("thin", fan_mode="fan_in", in_channels=1)
         rng = ctx.rng("crops")

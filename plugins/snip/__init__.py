@@ -7,15 +7,18 @@ on each weight. Sources without labels (embedded, synthetic, flat folders) get
 labels drawn uniformly at random over the dataset's classes.
 """
 
-import torch
-import torch.nn.functional as F
-
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.nn.probes import layer_weights
 from tenas_kit.proxy import BatchProxy
+
+# torch is imported inside the functions: plugins are imported while the CLI starts.
 
 
 def snip(network, inputs, labels):
+    import torch
+    import torch.nn.functional as F
+
+    from tenas_kit.nn.probes import layer_weights
+
     weights = layer_weights(network)
     loss = F.cross_entropy(network(inputs), labels)
     grads = torch.autograd.grad(loss, weights, allow_unused=True)  # no .grad left behind between masks

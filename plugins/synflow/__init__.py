@@ -13,24 +13,29 @@ synflow for NAS-Bench-201, which builds the network without BatchNorm.
 Train-mode BatchNorm would normalise a batch of one all-ones image.
 """
 
-import torch
-
 from tenas_kit.hookspecs import hookimpl
 from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
-from tenas_kit.nn.probes import layer_weights
+
+# torch is imported inside the functions: plugins are imported while the CLI starts.
 
 
-@torch.no_grad()
 def linearise(network):
     """In place: float64, |parameters|, eval mode. The proxy owns its network, so nothing is restored."""
-    network.double().eval()
-    for p in network.parameters():
-        p.abs_()
+    import torch
+
+    with torch.no_grad():
+        network.double().eval()
+        for p in network.parameters():
+            p.abs_()
     return network
 
 
 def synflow(network, shape):
     """Score of a linearised network on an all-ones input of ``shape``."""
+    import torch
+
+    from tenas_kit.nn.probes import layer_weights
+
     device = next(network.parameters()).device
     weights = layer_weights(network)
     output = network(torch.ones(shape, dtype=torch.float64, device=device))

@@ -8,17 +8,22 @@ edge holds one op and the space keeps only some edges per node
 removal costs least, until each group keeps its quota.
 """
 
+import click
 import numpy as np
 
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.nn.mixed import ZERO
 from tenas_kit.pruner import Candidate, Decision
-from tenas_kit.ranking import relative_change, sorted_dense_ranks
+from .rules import relative_change, sorted_dense_ranks
+from tenas_kit.space import ZERO
 
 
 class TenasPruner:
     name = "tenas"
     description = "TE-NAS: prune ops by the rank sum of kappa_N and R_N changes, then edges"
+    cli_options = [
+        click.Option(["--prune-number"], type=click.IntRange(min=1), default=None,
+                     help="Ops pruned per edge per round (default: the space's; 1 for nb201)."),
+    ]
 
     def settings(self, options, space_defaults):
         return {"prune_number": int(options.get("prune_number") or space_defaults.get("prune_number", 1))}

@@ -20,22 +20,25 @@ own buffers have long moved on.
 """
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.nn.init import gaussian
 from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 from tenas_kit.seeds import derive
 
+# torch is imported inside the functions: plugins are imported while the CLI starts.
+
 
 def last_pool(network):
+    import torch.nn as nn
+
     pools = [m for m in network.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
     return pools[-1] if pools else None
 
 
 def features(network, inputs):
     """(pre-pooling features, [(BatchNorm, mean over channels of its unbiased batch variance)]) of one forward."""
+    import torch.nn as nn
+
     captured, variances, handles = [], [], []
     pool = last_pool(network)
     if pool is not None:
@@ -62,13 +65,15 @@ def running_variance(module, first, second):
     return (1 - m) * ((1 - m) + m * first) + m * second
 
 
-@torch.no_grad()
 def zen(network, x, eps, gamma=1e-2):
-    clean, first = features(network, x)
-    mixed, second = features(network, x + gamma * eps)  # a new tensor: x itself is left as it is
-    delta = (clean - mixed).abs().flatten(1).sum(1).mean()
-    bn = sum(float(torch.log(torch.sqrt(running_variance(module, a, b)))) for (module, a), (_, b) in zip(first, second))
-    return float(torch.log(delta)) + bn
+    import torch
+
+    with torch.no_grad():
+        clean, first = features(network, x)
+        mixed, second = features(network, x + gamma * eps)  # a new tensor: x itself is left as it is
+        delta = (clean - mixed).abs().flatten(1).sum(1).mean()
+        bn = sum(float(torch.log(torch.sqrt(running_variance(module, a, b)))) for (module, a), (_, b) in zip(first, second))
+        return float(torch.log(delta)) + bn
 
 
 class Zen:
@@ -86,6 +91,10 @@ class Zen:
         }
 
     def prepare(self, ctx):
+        import torch
+
+        from tenas_kit.nn.init import gaussian
+
         s = ctx.settings
         network = ctx.network(s["network"])
         seed = derive(ctx.seed, ctx.proxy, "weights", "gaussian", ctx.round, ctx.repeat)

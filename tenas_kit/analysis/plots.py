@@ -205,7 +205,10 @@ def correlation_figure(scores, accuracy, accuracy_name, resamples=1000):
         else:
             _log_if_wide(ax, "x", values[finite])
         shown = "-rank_sum" if sign < 0 else name
-        ax.set_title(f"{shown}: tau = {r['tau']:.3f} [{r['tau_low']:.2f}, {r['tau_high']:.2f}]", fontsize=9)
+        if r["reason"]:
+            ax.set_title(f"{shown}: {r['reason']}", fontsize=9)
+        else:
+            ax.set_title(f"{shown}: tau = {r['tau']:.3f} [{r['tau_low']:.2f}, {r['tau_high']:.2f}]", fontsize=9)
         ax.set_xlabel(name + (" (best on the right)" if sign < 0 else ""))
         ax.set_ylabel(accuracy_name)
         ax.grid(True, alpha=0.3, which="both")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-ZERO = "none"
+from tenas_kit.space import ZERO
 
 
 class MixedEdge(nn.Module):

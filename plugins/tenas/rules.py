@@ -1,4 +1,4 @@
-"""Ranking rules shared by pruning policies and batch ranking."""
+"""TE-NAS's ranking rules, as the reference code applies them: rounding, dense ranks, relative change."""
 
 import math
 
@@ -40,21 +40,3 @@ def relative_change(base, values, decimals=3):
     base = np.asarray(base, dtype=float)[:, None]
     change = np.round((base - np.asarray(values, dtype=float)) / base, decimals)
     return change.mean(axis=0)
-
-
-def weighted_rank_sum(columns):
-    """Batch ranking's combination: ``columns`` is a list of (scores, higher_is_better, weight).
-
-    Each proxy ranks the architectures 1..n (1 the best, ties share the lowest
-    rank, non-finite scores after every finite one); the result is the weighted
-    sum of those ranks per architecture, lower is better.
-    """
-    from scipy.stats import rankdata
-
-    total = None
-    for values, higher_is_better, weight in columns:
-        values = np.asarray(values, dtype=float)
-        oriented = np.where(np.isfinite(values), -values if higher_is_better else values, np.inf)
-        ranks = weight * rankdata(oriented, method="min")
-        total = ranks if total is None else total + ranks
-    return total

@@ -1,0 +1,141 @@
+"""``tenaskit run``, ``show`` and ``export``: a search, and what its run file holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+from rich.table import Table
+
+from tenas_kit.cli import limits
+from tenas_kit.cli.common import console, note_stand_in, parse_proxies, plugin_option, plugin_values
+from tenas_kit.errors import TenasError
+from tenas_kit.plan import SearchConfig
+
+
+@click.command()
+@click.option("--space", default="nb201", show_default=True, help="Search space.")
+@click.option("--proxies", default="ntk,regions", show_default=True, help="Proxies, optionally weighted: ntk,regions:0.5.")
+@click.option("--pruner", default="tenas", show_default=True, help="Pruning policy.")
+@click.option("--data", default="embedded", show_default=True,
+              help="Image directory (ImageFolder, CIFAR root, ImageNet16 pickles), 'embedded' or 'synthetic'.")
+@click.option("--dataset", default="cifar10", show_default=True, help="Normalisation and class count preset.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--repeats", type=limits.REPEATS, default=3, show_default=True, help="Repeats averaged per measurement.")
+@click.option("--init", type=click.Choice(["pytorch", "kaiming"]), default="pytorch", show_default=True,
+              help="pytorch: reference code's effective init; kaiming: the paper's, redrawn per repeat.")
+@click.option("--executor", default="process", show_default=True,
+              help="Where scoring jobs run (tenaskit plugins lists executors); results do not depend on it.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Run file (default: runs/<space>-<proxies>-<dataset>-seed<seed>-<hash>.h5).")
+@click.option("--benchmark", type=click.Path(path_type=Path), default=None, help="CSV with 'arch' and an accuracy column.")
+@click.option("--benchmark-column", default=None, help="Accuracy column of --benchmark (default: first with 'acc').")
+@click.option("--resume", is_flag=True, help="Continue this command's interrupted run; an error if there is none "
+              "(without it, an interrupted run resumes too).")
+@plugin_option
+def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, executor, out, benchmark,
+        benchmark_column, resume, plugins, **plugin_options):
+    """Search a space by pruning and print the architecture found.
+
+    The space, proxies, pruner and executor add options of their own (``cli_options``); each plugin reads
+    only its own.
+    """
+    from tenas_kit.analysis.accuracy import AccuracyTable
+    from tenas_kit.cli.progress import RichReporter
+    from tenas_kit.lifecycle import Search
+
+    options, executor_options = plugin_values(plugin_options)
+    config = SearchConfig(space, parse_proxies(proxies), pruner, data, dataset, seed, device, repeats,
+                          {"init": init, **options}, executor, executor_options)
+    search = Search(config, out, plugins, resume)
+    table = AccuracyTable(benchmark, benchmark_column) if benchmark else None
+    console.print(f"data: {search.plan.images.description}")
+    note_stand_in(data)
+    if search.finished is not None:
+        console.print(f"already searched: {search.path}")
+    elif search.resumable:
+        console.print(f"resuming {search.partial}")
+    with RichReporter(console) as reporter:
+        result = search.run(reporter)
+    report(search.plan, result.architecture, result.path, table)
+
+
+def report(plan, arch, out, table):
+    console.print(f"architecture: [bold]{arch}[/]", soft_wrap=True)
+    if table is not None:
+        accuracy = table.lookup(plan.space, arch)
+        shown = "not in the table" if accuracy is None else f"{accuracy:.2f}"
+        console.print(f"benchmark accuracy ({table.column}): {shown}")
+    console.print(f"saved: {out}")
+
+
+@click.command()
+@click.argument("run_file", type=click.Path(path_type=Path))
+def show(run_file):
+    """Print a run file: settings, every round's candidates and ranks, the trajectory, the result."""
+    from tenas_kit.runfile import read
+
+    run = read(run_file)
+    console.print(f"[bold]{run_file}[/]  complete={bool(run['complete'])}  data: {run['data']}")
+    console.print(f"config: {json.dumps(run['config'])}")
+    console.print(f"settings: {json.dumps(run['settings'])}")
+    for index, rnd in enumerate(run["rounds"]):
+        cols = rnd["columns"]
+        table = Table(title=f"round {index + 1} ({rnd['seconds']:.1f} s)")
+        table.add_column("candidate", no_wrap=True)
+        for name in cols:
+            table.add_column(name.replace("_", " "), justify="right")
+        for j, label in enumerate(rnd["labels"]):
+            table.add_row(label, *[_cell(cols[name][j]) for name in cols])
+        console.print(table)
+        if rnd.get("pruned"):
+            console.print(f"pruned: {', '.join(rnd['pruned'])}", soft_wrap=True)
+    trajectory = Table(title="supernet trajectory (mean over repeats)")
+    trajectory.add_column("after round")
+    names = list(run["rounds"][0]["proxies"]) if run["rounds"] else []
+    for name in names:
+        trajectory.add_column(name, justify="right")
+    for index, rnd in enumerate(run["rounds"]):
+        trajectory.add_row(str(index), *[f"{rnd['proxies'][n]['base'].mean():.4g}" for n in names])
+    if "final" in run:
+        trajectory.add_row(str(len(run["rounds"])), *[f"{run['final'][n].mean():.4g}" for n in names])
+    console.print(trajectory)
+    if "architecture" in run:
+        console.print(f"architecture: [bold]{run['architecture']}[/]", soft_wrap=True)
+
+
+def _cell(value):
+    if isinstance(value, (bool, np.bool_)):
+        return "x" if value else ""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4f}"
+
+
+@click.command()
+@click.argument("run_file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default="text", show_default=True,
+              help="text (the space's own form, also accepted as the space's name, e.g. darts), or json.")
+@plugin_option
+def export(run_file, fmt, plugins):
+    """Print a finished run's architecture for training code: the space's text form, or JSON."""
+    from tenas_kit.plugins import registry
+    from tenas_kit.runfile import read
+
+    run = read(run_file)
+    if "architecture" not in run:
+        raise TenasError(f"'{run_file}' holds no finished architecture; finish the run first.")
+    space = registry(plugins).get("space", run["config"]["space"])
+    if fmt in ("text", space.name):
+        click.echo(run["architecture"])
+    elif fmt == "json":
+        arch = space.parse(run["architecture"])
+        payload = {"space": space.name, "architecture": run["architecture"]}
+        if hasattr(space, "to_json"):
+            payload.update(space.to_json(arch))
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        raise TenasError(f"unknown export format '{fmt}'; use text, {space.name} or json.")

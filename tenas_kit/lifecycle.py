@@ -1,0 +1,296 @@
+"""The lifecycle of a search and of a ranking: the run layer the Python API and the commands share.
+
+A run is planned before any work starts (names looked up, data opened, the
+output named), then executed on an executor. A search writes ``NAME.partial``
+and renames it to ``NAME`` when finished: a finished run with the same settings
+is returned as it is, never recomputed or overwritten; one with other settings
+is refused; an interrupted one resumes. A ranking keeps its scores in the
+score store and marks itself unfinished in ``OUT.partial`` until its results
+are written. Ctrl-C keeps what finished and says how to go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from tenas_kit import plugins as pluginmod
+from tenas_kit.errors import Interrupted, TenasError, TenasRuntimeError
+from tenas_kit.plan import SearchConfig, check_owned, plan as make_plan, settings_of
+
+DEFAULT_STORE = Path.home() / ".cache" / "tenaskit" / "scores.h5"
+
+
+class Reporter:
+    """Progress callbacks; the command line renders them, the API ignores them by default."""
+
+    def round_started(self, round_index, candidates, steps): ...
+
+    def step(self, proxy, repeat, label): ...
+
+    def round_finished(self, round_index, candidates, decision, seconds): ...
+
+    def ranking_started(self, scores, cached): ...
+
+
+def configure(config=None, workers=None, executor=None, **overrides):
+    """A SearchConfig from keyword overrides, e.g. ``configure(space="nb201", seed=1, workers=2)``."""
+    config = config or SearchConfig()
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise TenasError(f"unknown setting '{key}'; SearchConfig has {', '.join(vars(SearchConfig()))}.")
+        setattr(config, key, value)
+    if executor is not None:
+        config.executor = executor
+    if workers is not None:
+        config.executor_options = {**config.executor_options, "workers": workers}
+    return config
+
+
+def open_executor(registry, config, device):
+    executor = registry.get("executor", config.executor)
+    owned = {option.name for option in getattr(executor, "cli_options", ())}
+    for name, value in config.executor_options.items():
+        if value is not None and name not in owned:
+            raise TenasError(f"--{name.replace('_', '-')} is not an option of executor '{executor.name}'; "
+                             f"leave it out or choose the executor that declares it (tenaskit plugins).")
+    return executor.open({k: v for k, v in config.executor_options.items() if k in owned}, device)
+
+
+def execute(plan, config, extra_plugins, work):
+    """Run ``work(setup, session)`` on the configured executor; the session is cancelled on any early exit."""
+    from tenas_kit import jobs
+
+    setup = jobs.setup_for(plan, config, extra_plugins)
+    session = open_executor(pluginmod.registry(extra_plugins), config, plan.device)
+    try:
+        result = work(setup, session)
+    except BaseException:
+        session.close(cancel=True)
+        raise
+    session.close()
+    return result
+
+
+def default_run_path(config):
+    digest = hashlib.sha1(json.dumps(config.as_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    proxies = "+".join(name for name, _ in config.proxies)
+    return Path("runs") / f"{config.space}-{proxies}-{config.dataset}-seed{config.seed}-{digest}.h5"
+
+
+def require_something(resume, partial, *finished):
+    """``--resume`` with neither an interrupted nor a finished result is a usage error."""
+    if resume and not any(Path(p).is_file() for p in (partial, *finished)):
+        raise TenasError(f"--resume: nothing to resume at '{partial}'; run the command without --resume to start.")
+
+
+@dataclass
+class SearchResult:
+    architecture: str
+    path: Path
+    finished_before: bool  # the run file was already there: nothing was computed
+
+    def __iter__(self):  # ``arch, path = tenas_kit.search(...)``
+        return iter((self.architecture, self.path))
+
+
+class Search:
+    """A planned search: ``Search(config, out).run(reporter)``. ``out=None`` names the file from the settings."""
+
+    def __init__(self, config, out=None, plugins=(), resume=False):
+        from tenas_kit.runfile import partial_path, read
+
+        if not config.pruner:
+            raise TenasError("a search needs a pruning policy; give --pruner, e.g. --pruner tenas.")
+        self.config, self.plugins = config, tuple(plugins)
+        self.plan = make_plan(pluginmod.registry(self.plugins), config)
+        self.path = Path(out) if out is not None else default_run_path(config)
+        self.partial = partial_path(self.path)
+        require_something(resume, self.partial, self.path)
+        self.finished = read(self.path) if self.path.is_file() else None
+        if self.finished is not None and self.finished["config"] != config.as_dict():
+            raise TenasError(f"'{self.path}' holds a finished run with other settings; choose another --out.")
+        self.resumable = self.finished is None and self.partial.is_file()
+
+    def run(self, reporter=None):
+        from tenas_kit import engine
+        from tenas_kit.runfile import RunFile
+
+        if self.finished is not None:
+            return SearchResult(self.finished["architecture"], self.path, True)
+        reporter = reporter or Reporter()
+        run_file = RunFile.open(self.path, self.config.as_dict(), settings_of(self.plan), self.plan.images.description)
+        try:
+            arch, _, _ = execute(self.plan, self.config, self.plugins,
+                                 lambda setup, session: engine.search(self.plan, setup, self.config, session, reporter, run_file))
+        except KeyboardInterrupt:
+            run_file.mark_interrupted()
+            raise Interrupted(f"{run_file.rounds_done} finished rounds kept in '{self.partial}' (marked "
+                              f"interrupted); rerun the same command with --resume to continue.") from None
+        finally:
+            run_file.close()
+        return SearchResult(arch, self.path, False)
+
+
+class Ranking:
+    """A planned ranking: ``Ranking(config, texts, store, out).run(reporter)`` scores, writes ``out``, returns
+    the ranker's result. ``out=None`` writes no results file (the scores still go to the store)."""
+
+    def __init__(self, config, texts, store=DEFAULT_STORE, out=None, shard=None, plugins=(), resume=False):
+        from tenas_kit.scorestore import ScoreStore
+
+        self.config, self.plugins, self.shard = replace(config, pruner=None), tuple(plugins), shard  # prunes nothing
+        config = self.config
+        self.plan = make_plan(pluginmod.registry(self.plugins), config)
+        self.texts = list(texts)
+        self.store_path = Path(store) if store is not None else None
+        self.store = ScoreStore(store) if store is not None else None
+        self.out = Path(out) if out is not None else None
+        self.marker = None
+        if self.out is not None:
+            settings = {**config.as_dict(), "archs": _digest(self.texts), "shard": shard, "store": str(store)}
+            self.marker = RankMarker(self.out, settings)
+            self.marker.check(resume)
+
+    def run(self, reporter=None):
+        from tenas_kit import ranker
+
+        if self.marker is not None:
+            self.marker.start()
+        try:
+            result = execute(self.plan, self.config, self.plugins, lambda setup, session: ranker.rank(
+                self.plan, setup, self.config, self.texts, self.store, session, self.shard, reporter))
+        except KeyboardInterrupt:
+            kept = len(self.store) if self.store is not None else 0
+            if self.marker is None:
+                raise Interrupted(f"{kept} scores kept in '{self.store_path}'.") from None
+            raise self.marker.interrupted(self.store_path, kept) from None
+        except TenasError:
+            if self.marker is not None:
+                self.marker.done()  # a failure, not an interruption: nothing is waiting to be resumed
+            raise
+        if self.out is not None:
+            write_results(result, self.out, [p.name for p, _, _ in self.plan.proxies])
+            self.marker.done()
+        return result
+
+
+class RankMarker:
+    """``OUT.partial``: the ranking's settings and whether Ctrl-C stopped it. The store itself is what
+    resumes; the marker lets ``--resume`` refuse a ranking that was never started or had other settings."""
+
+    def __init__(self, out, settings):
+        self.path = Path(str(out) + ".partial")
+        self.settings = settings
+
+    def check(self, resume):
+        require_something(resume, self.path)  # a finished ranking is redone from the store: only the marker counts
+        if resume and self._held() != self.settings:
+            raise TenasError(f"--resume: '{self.path}' marks an unfinished ranking with other settings; rerun "
+                             f"it with its own settings, or leave out --resume to start this one.")
+
+    def start(self):
+        self._write(False)
+
+    def _held(self):
+        try:
+            return json.loads(self.path.read_text()).get("config")
+        except (OSError, ValueError, AttributeError):
+            return None  # an unreadable marker holds no settings worth protecting
+
+    def interrupted(self, store, kept):
+        self._write(True)
+        return Interrupted(f"{kept} scores kept in '{store}' (ranking marked interrupted in '{self.path}'); "
+                           f"rerun the same command with --resume to continue.")
+
+    def done(self):
+        self.path.unlink(missing_ok=True)
+
+    def _write(self, interrupted):
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            draft = self.path.with_name(self.path.name + ".tmp")
+            draft.write_text(json.dumps({"config": self.settings, "interrupted": interrupted}))
+            os.replace(draft, self.path)
+        except OSError:
+            pass  # the marker is a convenience; the store itself is what resumes
+
+
+def read_archs(path):
+    """One architecture a line, or a CSV with an ``arch`` column."""
+    path = Path(path)
+    if not path.is_file():
+        raise TenasError(f"--archs file '{path}' does not exist; give a text file (one architecture a line) or a CSV with an 'arch' column.")
+    text = path.read_text()
+    first = text.splitlines()[0].strip() if text.strip() else ""
+    if first.split(",")[0] == "arch" or ",arch" in first:
+        return [row["arch"].strip() for row in csv.DictReader(text.splitlines()) if row.get("arch", "").strip()]
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def choose_archs(space, archs=None, archs_file=None, sample=None, every=False, seed=0):
+    """The architectures to rank: given, read from a file, drawn (``sample``), or all of a finite space."""
+    picked = sum(bool(x) for x in (archs, archs_file, sample, every))
+    if picked != 1:
+        raise TenasError("give exactly one of --archs FILE, --sample N or --all.")
+    if archs:
+        return list(archs)
+    if archs_file:
+        return read_archs(archs_file)
+    if hasattr(space, "enumerate"):
+        pool = [space.format(a) for a in space.enumerate()]
+        if every:
+            return pool
+        if sample > len(pool):
+            raise TenasError(f"--sample {sample} exceeds the {len(pool)} architectures of '{space.name}'.")
+        return [pool[i] for i in np.random.default_rng(seed).choice(len(pool), sample, replace=False)]
+    if every:
+        raise TenasError(f"space '{space.name}' cannot list all its architectures; use --sample N.")
+    if hasattr(space, "sample"):
+        rng = np.random.default_rng(seed)
+        return [space.format(space.sample(rng)) for _ in range(sample)]
+    raise TenasError(f"space '{space.name}' cannot sample architectures; give --archs FILE.")
+
+
+def _digest(texts):
+    return hashlib.sha1("\n".join(texts).encode()).hexdigest()
+
+
+def write_results(ranking, path, proxies):
+    path = Path(path)
+    rows = []
+    for position, i in enumerate(ranking.order(), start=1):
+        row = {"rank": position, "arch": ranking.archs[i], "rank_sum": float(ranking.rank_sum[i])}
+        row.update({name: float(ranking.scores[name][i]) for name in proxies})
+        rows.append(row)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".json":
+            path.write_text(json.dumps(rows, indent=1))
+        else:
+            with open(path, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+    except OSError as exc:
+        raise TenasRuntimeError(f"cannot write results to '{path}': {exc.strerror or exc}.") from None
+
+
+def search(config=None, out=None, plugins=(), reporter=None, resume=False, **overrides):
+    """Run a TE-NAS search (or finish an interrupted one) and return a SearchResult."""
+    return Search(configure(config, **overrides), out, plugins, resume).run(reporter)
+
+
+def rank(config=None, archs=None, archs_file=None, sample=None, every=False, store=DEFAULT_STORE, out=None,
+         shard=None, plugins=(), reporter=None, resume=False, **overrides):
+    """Score and rank architectures (given, from a file, ``sample`` drawn with the seed, or ``every`` one)."""
+    config = configure(config, **overrides)
+    registry = pluginmod.registry(plugins)
+    texts = choose_archs(registry.get("space", config.space), archs, archs_file, sample, every, config.seed)
+    return Ranking(config, texts, store, out, shard, plugins, resume).run(reporter)

@@ -1,0 +1,123 @@
+"""What a search or a ranking will run: the settings a user gives, and everything looked up from them.
+
+A plan is made before any work starts, so an unknown name, a bad value or
+unreadable data fails at once. Each plugin receives only the options it
+declares (its ``cli_options``) plus the options every proxy shares (``init``),
+so one plugin's option can neither reach another nor leak into a run's settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenas_kit.errors import TenasError
+
+# Options of the core that every proxy reads: how the scored networks are initialised.
+SHARED_OPTIONS = ("init",)
+
+
+@dataclass
+class SearchConfig:
+    """What changes a result. How the work is spread (``executor``, ``executor_options``) does not, so it
+    is kept out of ``as_dict``, the form recorded in run files and hashed into their default names."""
+
+    space: str = "nb201"
+    proxies: list = field(default_factory=lambda: [("ntk", 1.0), ("regions", 1.0)])
+    pruner: str | None = "tenas"
+    data: str = "embedded"
+    dataset: str = "cifar10"
+    seed: int = 0
+    device: str = "auto"
+    repeats: int = 3
+    options: dict = field(default_factory=dict)  # option name -> value, for the plugins that declare them
+    executor: str = "process"
+    executor_options: dict = field(default_factory=dict)
+
+    def as_dict(self):
+        return {
+            "space": self.space, "proxies": [[n, w] for n, w in self.proxies], "pruner": self.pruner,
+            "data": self.data, "dataset": self.dataset, "seed": self.seed, "repeats": self.repeats,
+            "options": {k: v for k, v in sorted(self.options.items()) if v is not None},
+        }
+
+    @classmethod
+    def from_dict(cls, recorded, device="auto"):
+        """The config ``as_dict`` recorded (a job's payload, a run file's attribute)."""
+        fields = dict(recorded)
+        fields["proxies"] = [(name, weight) for name, weight in fields["proxies"]]
+        return cls(device=device, **fields)
+
+
+@dataclass
+class Plan:
+    space: Any
+    proxies: list  # [(proxy, weight, settings)]
+    pruner: Any  # None for a ranking
+    pruner_settings: dict
+    dataset: Any
+    images: Any
+    device: Any  # torch.device
+
+
+def resolve_device(name):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TenasError("--device cuda asked for, but PyTorch sees no CUDA device; use --device cpu or auto.")
+    if name not in ("cpu", "cuda"):
+        raise TenasError(f"unknown device '{name}'; use auto, cpu or cuda.")
+    return torch.device(name)
+
+
+def declared(obj):
+    """Names of the options a plugin object declares."""
+    return {option.name for option in getattr(obj, "cli_options", ())}
+
+
+def own_options(obj, options):
+    """The part of ``options`` a plugin object may read."""
+    names = declared(obj) | set(SHARED_OPTIONS)
+    return {k: v for k, v in options.items() if k in names}
+
+
+def check_owned(options, users):
+    """Every option set must belong to a plugin this command uses; otherwise it would be ignored silently."""
+    owned = set(SHARED_OPTIONS).union(*(declared(obj) for obj in users))
+    for name, value in options.items():
+        if value is not None and name not in owned:
+            flag = "--" + name.replace("_", "-")
+            raise TenasError(f"{flag} belongs to no space, proxy or pruner this command uses; leave it out or "
+                             f"add the plugin that declares it (tenaskit plugins lists them).")
+
+
+def plan(registry, config, open_data=True):
+    """Look everything up and open the data before any work starts, so bad input fails fast."""
+    from tenas_kit.data import open_images
+
+    if config.repeats < 1:
+        raise TenasError(f"--repeats must be at least 1, got {config.repeats}.")
+    if not config.proxies:
+        raise TenasError("--proxies is empty; name at least one proxy, e.g. --proxies ntk,regions.")
+    space = registry.get("space", config.space)
+    pruner = registry.get("pruner", config.pruner) if config.pruner else None
+    dataset = registry.get("dataset", config.dataset)
+    proxies = [(registry.get("proxy", name), weight) for name, weight in config.proxies]
+    check_owned(config.options, [space, *(p for p, _ in proxies), *([pruner] if pruner else [])])
+    device = resolve_device(config.device)
+    images = open_images(registry, config.data, dataset) if open_data else None
+    defaults = space.defaults(dataset.name)
+    settings = [(p, w, p.settings(own_options(p, config.options), defaults)) for p, w in proxies]
+    pruner_settings = pruner.settings(own_options(pruner, config.options), defaults) if pruner else {}
+    return Plan(space, settings, pruner, pruner_settings, dataset, images, device)
+
+
+def settings_of(plan):
+    """Every plugin's resolved settings, as recorded in a run file."""
+    out = {"space": plan.space.name, "proxies": {p.name: s for p, _, s in plan.proxies}}
+    if plan.pruner is not None:
+        out["pruner"] = {plan.pruner.name: plan.pruner_settings}
+    out.update(dataset=plan.dataset.name, device=str(plan.device))
+    return out
