@@ -26,13 +26,12 @@ class Session(Protocol):
 
 
 class Executor(Protocol):
+    """An executor (``register_executors``), checked when its plugin loads (``tenas_kit.contract``)."""
+
     name: str
     description: str
+    cli_options: list = ()  # click.Option list, added to run and rank; their values arrive in ``open``
 
     def open(self, options: dict, device: Any) -> Session:
         """A session for a search or ranking on ``device``; ``options`` holds the values of this executor's own
-        ``cli_options`` (see the optional members)."""
-
-    # Optional: ``cli_options``, a list of click.Option added to the commands that run jobs (run, rank); their
-    # values arrive in ``open``'s ``options``.
-    OPTIONAL = ("cli_options",)
+        ``cli_options``."""

@@ -38,7 +38,9 @@ class SearchConfig:
         return {
             "space": self.space, "proxies": [[n, w] for n, w in self.proxies], "pruner": self.pruner,
             "data": self.data, "dataset": self.dataset, "seed": self.seed, "repeats": self.repeats,
-            "options": {k: v for k, v in sorted(self.options.items()) if v is not None},
+            # ``init`` is written out even at its default, so that a run named by the API and one named by the
+            # command (which always passes it) get the same settings and the same file.
+            "options": {k: v for k, v in sorted({"init": "pytorch", **self.options}.items()) if v is not None},
         }
 
     @classmethod

@@ -21,7 +21,8 @@ from tenas_kit.errors import TenasError, TenasRuntimeError
 from tenas_kit.cli.exits import one_line
 
 FORMAT = "tenas-kit run"
-FORMAT_VERSION = 1
+# 2: each round records the ops it pruned by name (``rounds/NNN/pruned``). Version 1 files read as before.
+FORMAT_VERSION = 2
 TEXT = h5py.string_dtype()
 
 
@@ -111,6 +112,11 @@ class RunFile:
                 f"'{partial}' holds an interrupted run with other settings; "
                 f"rerun it with its own settings, pass another --out, or delete that file."
             )
+        if handle.attrs.get("format_version") != FORMAT_VERSION:
+            found = handle.attrs.get("format_version")
+            handle.close()
+            raise TenasError(f"'{partial}' is an interrupted run in format version {found!r}, this tenas-kit writes "
+                             f"{FORMAT_VERSION}; finish it with the tenas-kit that started it, or delete it to start over.")
         run = cls(handle, path)
         run._drop_uncommitted()
         handle.attrs["interrupted"] = False  # a resumed run ends like one never stopped
@@ -142,6 +148,7 @@ class RunFile:
         width = max(len(c.key) for c in candidates)
         group["keys"] = np.array([list(c.key) + [-1] * (width - len(c.key)) for c in candidates])
         group.create_dataset("labels", data=[c.label for c in candidates], dtype=TEXT)
+        group.create_dataset("pruned", data=[candidates[i].label for i in decision.removed], dtype=TEXT)
         for m in measurements:
             sub = group.create_group(f"proxies/{m.proxy}")
             sub["base"], sub["values"] = m.base, m.values
@@ -194,10 +201,20 @@ def read(path):
     with handle:
         if handle.attrs.get("format") != FORMAT:
             raise TenasError(f"'{path}' is an HDF5 file but not a tenas-kit run file.")
+        check_version(handle, path)
         try:
             return _read_run(handle)
         except (KeyError, OSError, ValueError, TypeError) as exc:
             raise TenasRuntimeError(f"run file '{path}' is damaged ({one_line(exc)}); run its command again with another --out.") from None
+
+
+def check_version(handle, path):
+    """A file from a newer tenas-kit may hold what this one would misread: refuse it rather than guess."""
+    version = handle.attrs.get("format_version")
+    version = int(version) if isinstance(version, (int, np.integer)) else version
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise TenasRuntimeError(f"run file '{path}' has format version {version!r}; this tenas-kit reads versions "
+                                f"1 to {FORMAT_VERSION}: upgrade tenas-kit to read it.")
 
 
 def _read_run(handle):
@@ -221,4 +238,9 @@ def _read_round(group):
         "proxies": proxies,
         "columns": {name: group["columns"][name][()] for name in group["columns"]},
         "mask_after": group["mask_after"][()],
+        "pruned": [_text(s) for s in group["pruned"][()]] if "pruned" in group else None,  # None: version 1
     }
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value

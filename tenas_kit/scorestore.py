@@ -68,7 +68,7 @@ class ScoreStore:
             return
         with self._locked():
             existing = set(self.read())
-            fresh = [(k, v) for k, v in items.items() if k not in existing][: max(1, len(items) - 1)]  # SABOTAGE
+            fresh = [(k, v) for k, v in items.items() if k not in existing]
             if not fresh:
                 return
             draft = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")

@@ -1,3 +1,4 @@
+import csv
 import pickle
 
 import numpy as np
@@ -8,6 +9,7 @@ from PIL import Image
 from conftest import CIFAR_MINI, NB201_TABLE, needs_shared, tenaskit
 from tenas_kit.data import augment, normalise, open_images, sample_batch
 from tenas_kit.errors import TenasError
+from tenas_kit.runfile import read
 
 
 def cifar10(registry):
@@ -109,9 +111,19 @@ def test_end_to_end_search_on_real_images_with_benchmark(tmp_path):
     result = tenaskit("run", "--data", CIFAR_MINI, "--benchmark", NB201_TABLE, "--batch-size", "8",
                       "--repeats", "1", "--out", out)
     assert result.returncode == 0, result.stderr
-    assert "benchmark accuracy (cifar10_test_acc):" in result.stdout
-    accuracy = float(result.stdout.split("benchmark accuracy (cifar10_test_acc):")[1].split()[0])
-    assert 10 < accuracy < 95 and out.is_file()
+    # What the command is for: the architecture it found, recorded in the run file, and that
+    # architecture's row of the benchmark table, both printed; the rerun reads them from the file.
+    run = read(out)
+    assert run["config"]["data"] == str(CIFAR_MINI) and str(CIFAR_MINI) in run["data"]  # the real images
+    arch = run["architecture"]
+    with open(NB201_TABLE, newline="") as handle:
+        table = {row["arch"]: float(row["cifar10_test_acc"]) for row in csv.DictReader(handle)}
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert f"architecture: {arch}" in lines
+    assert f"benchmark accuracy (cifar10_test_acc): {table[arch]:.2f}" in lines
     again = tenaskit("run", "--data", CIFAR_MINI, "--benchmark", NB201_TABLE, "--batch-size", "8",
                      "--repeats", "1", "--out", out)
-    assert "already searched" in again.stdout and f"{accuracy:.2f}" in again.stdout
+    assert again.returncode == 0, again.stderr
+    lines = [line.strip() for line in again.stdout.splitlines()]
+    assert f"already searched: {out}" in lines and f"architecture: {arch}" in lines
+    assert f"benchmark accuracy (cifar10_test_acc): {table[arch]:.2f}" in lines

@@ -16,6 +16,7 @@ from conftest import tenaskit
 from conftest import call  # in-process: the console script's start-up (torch) is paid once, not per command
 from tenas_kit import SearchConfig, search
 from tenas_kit.analysis import plots
+from tenas_kit.errors import TenasError
 from tenas_kit.runfile import read
 
 TINY = {"batch_size": 6, "region_samples": 64}
@@ -131,8 +132,12 @@ def test_one_round_run_with_a_missing_benchmark_still_plots_and_reports(runs, tm
 
 
 def test_a_run_without_rounds_is_refused():
-    with pytest.raises(Exception, match="no rounds"):
+    # A TenasError, so the CLI prints it as one line with the usage exit code; any other exception would
+    # be reported as an unexpected bug.
+    with pytest.raises(TenasError) as refused:
         plots.trajectory_figure({"config": {}, "rounds": []})
+    assert str(refused.value) == "the run file holds no rounds; there is no trajectory to plot."
+    assert refused.value.exit_code == 2
 
 
 # ---- report ------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Batch ranking through the HDF5 score store: dedup, caching, workers, shards, kills, errors."""
 
-import csv
 import dataclasses
 import itertools
 import os

@@ -11,5 +11,9 @@ def candidate_means(rnd, name):
 
 
 def pruned_flags(rnd):
-    """Which candidates the round pruned: the pruner marks them in its one boolean column (None if it has none)."""
+    """Which candidates the round pruned: the run file records them by label (format 2); a version-1 file
+    has only the pruner's own columns, whose one boolean column marks them (None if it has none)."""
+    if rnd.get("pruned") is not None:
+        pruned = set(rnd["pruned"])
+        return np.array([label in pruned for label in rnd["labels"]])
     return next((np.asarray(c) for c in rnd["columns"].values() if np.asarray(c).dtype == bool), None)
