@@ -43,5 +43,11 @@ def register_executors(register):
 
 
 @hookspec
+def register_presets(register):
+    """Register presets, named weighted proxy sets with a combination rule: ``register(preset)``
+    (``tenas_kit.preset.Preset``)."""
+
+
+@hookspec
 def register_commands(cli):
     """Add Click commands to the ``tenaskit`` command group."""

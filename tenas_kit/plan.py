@@ -33,15 +33,19 @@ class SearchConfig:
     options: dict = field(default_factory=dict)  # option name -> value, for the plugins that declare them
     executor: str = "process"
     executor_options: dict = field(default_factory=dict)
+    combine: str = "rank_sum"  # how proxies' ranks combine: a rule of tenas_kit.preset.RULES or a preset's name
 
     def as_dict(self):
-        return {
+        recorded = {
             "space": self.space, "proxies": [[n, w] for n, w in self.proxies], "pruner": self.pruner,
             "data": self.data, "dataset": self.dataset, "seed": self.seed, "repeats": self.repeats,
             # ``init`` is written out even at its default, so that a run named by the API and one named by the
             # command (which always passes it) get the same settings and the same file.
             "options": {k: v for k, v in sorted({"init": "pytorch", **self.options}.items()) if v is not None},
         }
+        if self.combine != "rank_sum":  # TE-NAS's rule is left implicit, so earlier runs keep their settings
+            recorded["combine"] = self.combine
+        return recorded
 
     @classmethod
     def from_dict(cls, recorded, device="auto"):
@@ -60,6 +64,7 @@ class Plan:
     dataset: Any
     images: Any
     device: Any  # torch.device
+    combine: Any = None  # the rule: (ranks per proxy, weights) -> one number per item, lower is better
 
 
 def resolve_device(name):
@@ -112,8 +117,34 @@ def plan(registry, config, open_data=True):
     images = open_images(registry, config.data, dataset) if open_data else None
     defaults = space.defaults(dataset.name)
     settings = [(p, w, p.settings(own_options(p, config.options), defaults)) for p, w in proxies]
-    pruner_settings = pruner.settings(own_options(pruner, config.options), defaults) if pruner else {}
-    return Plan(space, settings, pruner, pruner_settings, dataset, images, device)
+    combine = combination_rule(registry, config.combine)
+    pruner_options = own_options(pruner, config.options) if pruner else {}
+    if config.combine != "rank_sum":
+        pruner_options["combine"] = config.combine
+    pruner_settings = pruner.settings(pruner_options, defaults) if pruner else {}
+    return Plan(space, settings, pruner, pruner_settings, dataset, images, device, combine)
+
+
+def combination_rule(registry, name):
+    """A rule of tenas_kit.preset.RULES, or the callable rule of the preset of that name."""
+    from tenas_kit.preset import RULES, rule_of
+
+    if name not in RULES and name in registry.names("preset") and callable(registry.get("preset", name).combine):
+        return registry.get("preset", name).combine
+    return rule_of(name)
+
+
+def apply_preset(registry, config, name):
+    """``--preset NAME``: the preset's proxies, weights and rule; its option values unless the user set them."""
+    preset = registry.get("preset", name)
+    proxies = list(getattr(preset, "proxies", ()))
+    if not proxies or not all(isinstance(n, str) and isinstance(w, (int, float)) and w > 0 for n, w in proxies):
+        raise TenasError(f"preset '{name}' lists no proxies as [(name, positive weight)]; fix its plugin.")
+    config.proxies = [(n, float(w)) for n, w in proxies]
+    combine = getattr(preset, "combine", "rank_sum")
+    config.combine = preset.name if callable(combine) else combine
+    config.options = {**getattr(preset, "options", {}), **{k: v for k, v in config.options.items() if v is not None}}
+    return config
 
 
 def settings_of(plan):

@@ -21,6 +21,7 @@ from tenas_kit import contract, hookspecs
 from tenas_kit.data import DataSource, Dataset
 from tenas_kit.errors import TenasError, TenasRuntimeError, unknown
 from tenas_kit.executor import Executor
+from tenas_kit.preset import Preset
 from tenas_kit.proxy import Proxy
 from tenas_kit.pruner import Pruner
 from tenas_kit.space import SearchSpace
@@ -38,6 +39,7 @@ KINDS = {
     "data_source": ("register_data_sources", DataSource),
     "dataset": ("register_datasets", Dataset),
     "executor": ("register_executors", Executor),
+    "preset": ("register_presets", Preset),
 }
 
 

@@ -114,23 +114,26 @@ def _assemble(plan, config, archs, canonical, first, keys, known, unique, comput
             np.mean([known[keys[canonical[i], p, r]] for r in range(config.repeats)]) for i in wanted
         ])
     rank_sum = weighted_rank_sum([(scores[proxy.name], proxy.higher_is_better, weight)
-                                  for proxy, weight, _ in plan.proxies])
+                                  for proxy, weight, _ in plan.proxies], plan.combine)
     return Ranking(texts, scores, rank_sum, unique, computed)
 
 
-def weighted_rank_sum(columns):
+def weighted_rank_sum(columns, rule=None):
     """Batch ranking's combination: ``columns`` is a list of (scores, higher_is_better, weight).
 
     Each proxy ranks the architectures 1..n (1 the best, ties share the lowest
-    rank, non-finite scores after every finite one); the result is the weighted
-    sum of those ranks per architecture, lower is better.
+    rank, non-finite scores after every finite one); ``rule`` (TE-NAS's weighted
+    rank sum unless given, see tenas_kit.preset) turns those ranks into one
+    number per architecture, lower is better.
     """
     from scipy.stats import rankdata
 
-    total = None
+    from tenas_kit.preset import rank_sum
+
+    ranks, weights = [], []
     for values, higher_is_better, weight in columns:
         values = np.asarray(values, dtype=float)
         oriented = np.where(np.isfinite(values), -values if higher_is_better else values, np.inf)
-        ranks = weight * rankdata(oriented, method="min")
-        total = ranks if total is None else total + ranks
-    return total
+        ranks.append(rankdata(oriented, method="min"))
+        weights.append(weight)
+    return (rule or rank_sum)(ranks, weights)

@@ -11,7 +11,28 @@ CIFAR_MINI = SHARED / "cifar10-jpg-mini" / "train"
 NB201_TABLE = SHARED / "nb201_cifar10_accuracy.csv"
 TENASKIT = Path(sys.executable).with_name("tenaskit")
 
-needs_shared = pytest.mark.skipif(not CIFAR_MINI.is_dir(), reason="../shared/data is absent (CI always has it)")
+# Tests of real data: ../shared/data (the CIFAR-10 sample and the NB201 table). CI always has it, so there
+# a missing copy is a broken checkout and fails the test; only on a developer's machine does it skip.
+# Skips under CI=true are kept for hardware the machine lacks (CUDA), nothing else.
+IN_CI = os.environ.get("CI", "").lower() == "true"
+needs_shared = pytest.mark.needs_shared
+
+
+def shared_absent():
+    """Why the shared data cannot be used, or None when it is there."""
+    missing = [str(p) for p in (CIFAR_MINI, NB201_TABLE) if not (p.is_dir() if p == CIFAR_MINI else p.is_file())]
+    return f"shared data absent: {', '.join(missing)}" if missing else None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_shared: needs ../shared/data; skips locally without it, fails under CI=true")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("needs_shared") and (reason := shared_absent()):
+        if IN_CI:
+            pytest.fail(f"{reason} (CI=true: CI always has it, so this is a failure, not a skip)", pytrace=False)
+        pytest.skip(reason)
 
 
 @pytest.fixture

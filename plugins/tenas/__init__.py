@@ -26,7 +26,10 @@ class TenasPruner:
     ]
 
     def settings(self, options, space_defaults):
-        return {"prune_number": int(options.get("prune_number") or space_defaults.get("prune_number", 1))}
+        settings = {"prune_number": int(options.get("prune_number") or space_defaults.get("prune_number", 1))}
+        if options.get("combine", "rank_sum") != "rank_sum":  # a preset's rule; TE-NAS's own stays unrecorded
+            settings["combine"] = options["combine"]
+        return settings
 
     def start(self, space, mask, settings):
         mask = mask.copy()
@@ -61,14 +64,22 @@ class TenasPruner:
         return found
 
     def decide(self, space, mask, candidates, measurements, settings):
-        columns, importance, first_order = {}, np.zeros(len(candidates)), None
+        columns, importance, first_order, all_ranks = {}, np.zeros(len(candidates)), None, []
         for m in measurements:
             change = relative_change(m.base, m.values)
             # Rank 0 is the move that helps the proxy most (or hurts it least).
             ranks, order = sorted_dense_ranks(change, descending=not m.higher_is_better)
             columns[f"change_{m.proxy}"], columns[f"rank_{m.proxy}"] = change, ranks
             importance += m.weight * ranks
+            all_ranks.append(ranks + 1)
             first_order = order if first_order is None else first_order
+        if settings.get("combine", "rank_sum") != "rank_sum":
+            # A preset's rule (tenas_kit.preset) in place of the rank sum; the sum above stays TE-NAS's own.
+            from tenas_kit import plugins
+            from tenas_kit.plan import combination_rule
+
+            rule = combination_rule(plugins.registry(), settings["combine"])
+            importance = np.asarray(rule(all_ranks, [m.weight for m in measurements]), dtype=float)
         # Ties in the rank sum keep the first proxy's order, as the reference's stable sort does.
         position = {index: p for p, index in enumerate(first_order)}
         by_importance = sorted(range(len(candidates)), key=lambda i: (importance[i], position[i]))

@@ -65,3 +65,21 @@ def plugin_values(values):
 def note_stand_in(data):
     if data == "embedded":
         console.print("[yellow]note:[/] the embedded stand-in is not your data set; pass --data DIR for real images.")
+
+
+def preset_option(command):
+    return click.option("--preset", default=None, metavar="NAME",
+                        help="A named proxy set with its combination rule, in place of --proxies (tenaskit plugins "
+                             "lists presets; 'best' is the ensemble to reach for first, 'tenas' is ntk,regions).")(command)
+
+
+def apply_preset(config, preset, plugins):
+    """``--preset NAME`` replaces the proxies and their rule; naming --proxies as well is contradictory."""
+    if preset is None:
+        return config
+    if click.get_current_context().get_parameter_source("proxies") not in (ParameterSource.DEFAULT, None):
+        raise TenasError("give --proxies or --preset, not both: a preset names its own proxies.")
+    from tenas_kit.plan import apply_preset as apply
+    from tenas_kit.plugins import registry
+
+    return apply(registry(plugins), config, preset)

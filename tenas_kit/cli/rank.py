@@ -53,13 +53,16 @@ def register(cli, console, plugin_option, parse_proxies, registry):
     @click.option("--resume", is_flag=True, help="Continue this command's interrupted ranking (OUT.partial); an error "
                   "if there is none (without it, scores in --store are reused too).")
     @plugin_option
+    @click.option("--preset", default=None, metavar="NAME",
+                  help="A named proxy set with its combination rule, in place of --proxies (tenaskit plugins lists "
+                       "presets; 'best' is the ensemble to reach for first, 'tenas' is ntk,regions).")
     def rank(space, proxies, archs_file, sample, every, data, dataset, seed, device, repeats, init, executor, store,
-             shard, top, out, resume, plugins, **plugin_options):
+             shard, top, out, resume, plugins, preset, **plugin_options):
         """Score many architectures, each on its own network, and rank them by weighted rank sum.
 
         The space, proxies and executor add options of their own (``cli_options``); each plugin reads only its own.
         """
-        from tenas_kit.cli.common import note_stand_in, plugin_values
+        from tenas_kit.cli.common import apply_preset, note_stand_in, plugin_values
         from tenas_kit.cli.progress import RankReporter
         from tenas_kit.lifecycle import Ranking, choose_archs
         from tenas_kit.plan import SearchConfig
@@ -67,6 +70,7 @@ def register(cli, console, plugin_option, parse_proxies, registry):
         options, executor_options = plugin_values(plugin_options)
         config = SearchConfig(space, parse_proxies(proxies), None, data, dataset, seed, device, repeats,
                               {"init": init, **options}, executor, executor_options)
+        config = apply_preset(config, preset, plugins)
         texts = choose_archs(registry(plugins).get("space", space), None, archs_file, sample, every, seed)
         job = Ranking(config, texts, store, out, parse_shard(shard), plugins, resume)
         note_stand_in(data)

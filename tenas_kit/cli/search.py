@@ -10,7 +10,8 @@ import numpy as np
 from rich.table import Table
 
 from tenas_kit.cli import limits
-from tenas_kit.cli.common import console, note_stand_in, parse_proxies, plugin_option, plugin_values
+from tenas_kit.cli.common import (apply_preset, console, note_stand_in, parse_proxies, plugin_option,
+                                  plugin_values, preset_option)
 from tenas_kit.errors import TenasError
 from tenas_kit.plan import SearchConfig
 
@@ -35,9 +36,10 @@ from tenas_kit.plan import SearchConfig
 @click.option("--benchmark-column", default=None, help="Accuracy column of --benchmark (default: first with 'acc').")
 @click.option("--resume", is_flag=True, help="Continue this command's interrupted run; an error if there is none "
               "(without it, an interrupted run resumes too).")
+@preset_option
 @plugin_option
 def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, executor, out, benchmark,
-        benchmark_column, resume, plugins, **plugin_options):
+        benchmark_column, resume, preset, plugins, **plugin_options):
     """Search a space by pruning and print the architecture found.
 
     The space, proxies, pruner and executor add options of their own (``cli_options``); each plugin reads
@@ -50,7 +52,7 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, exec
     options, executor_options = plugin_values(plugin_options)
     config = SearchConfig(space, parse_proxies(proxies), pruner, data, dataset, seed, device, repeats,
                           {"init": init, **options}, executor, executor_options)
-    search = Search(config, out, plugins, resume)
+    search = Search(apply_preset(config, preset, plugins), out, plugins, resume)
     table = AccuracyTable(benchmark, benchmark_column) if benchmark else None
     console.print(f"data: {search.plan.images.description}")
     note_stand_in(data)

@@ -1,0 +1,59 @@
+"""Presets: a named, weighted set of proxies and the rule that combines their ranks.
+
+A rule takes, per proxy, the ranks of the items (1 the best; ties share the
+lowest rank) and the proxy's weight, and returns one number per item, lower is
+better. Ranking combines proxies' scores with it; a pruning policy may combine
+its candidates' per-proxy ranks with it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+
+
+def rank_sum(ranks, weights):
+    """TE-NAS: the weighted sum of the ranks."""
+    total = None
+    for r, w in zip(ranks, weights):
+        term = w * np.asarray(r, dtype=float)
+        total = term if total is None else total + term
+    return total
+
+
+def log_rank_sum(ranks, weights):
+    """AZ-NAS: each proxy orders the n items worst (1) to best (n); an item scores the weighted sum of
+    log(order / n) over proxies, so one poor proxy pulls an item down more than rank sums allow.
+    Negated, so that lower is better like every rule here."""
+    total = None
+    for r, w in zip(ranks, weights):
+        r = np.asarray(r, dtype=float)
+        ascending = len(r) + 1 - r
+        term = w * np.log(ascending / len(r))
+        total = term if total is None else total + term
+    return -total
+
+
+RULES = {"rank_sum": rank_sum, "log_rank_sum": log_rank_sum}
+
+
+class Preset(Protocol):
+    """A preset (``register_presets``), checked when its plugin loads (``tenas_kit.contract``)."""
+
+    name: str
+    description: str
+    proxies: list  # [(proxy name, weight)]
+    combine: str | Callable = "rank_sum"  # a rule of RULES by name, or a rule of the preset's own
+    options: dict = {}  # option values the preset's proxies are meant to run with, e.g. {"proxy_network": "evaluation"}
+
+
+def rule_of(combine):
+    """The rule a preset or config names; a callable is its own rule."""
+    from tenas_kit.errors import TenasError
+
+    if callable(combine):
+        return combine
+    if combine not in RULES:
+        raise TenasError(f"unknown combination rule '{combine}'; known: {', '.join(RULES)}.")
+    return RULES[combine]
