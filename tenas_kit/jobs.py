@@ -8,6 +8,10 @@ fingerprint) instead of carrying them: the process that runs it opens them and
 refuses to score if it found other images. Every scoring process runs PyTorch
 on one thread: intra-op threading would change summation order (and so the
 last bits) with the machine's core count.
+
+A worker that cannot read the driver's paths (another machine) is handed the
+images instead: its executor calls ``provide_images`` with what the driver
+opened (``images_of``), and the plans of that fingerprint use them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ KEEP_SCORERS = 16  # prepared scorers kept per process: a round's proxies and re
 
 _plans = {}  # setup key -> Plan, per process
 _scorers = {}  # (setup key, proxy, seed, data seed, round, repeat) -> scorer; only the latest few are kept
+_provided = {}  # images fingerprint -> image source an executor handed to this process
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,20 @@ def run(job):
             for m, label in zip(job.masks, job.labels)]
 
 
+def images_of(setup):
+    """The images the driver opened for ``setup`` (``setup_for`` keeps its plan here), for an executor to send
+    to workers that cannot open ``--data`` themselves; None in a process that did not plan it."""
+    plan = _plans.get(setup.key)
+    return plan.images if plan is not None else None
+
+
+def provide_images(fingerprint, images):
+    """In a worker: score every job whose setup names ``fingerprint`` on ``images`` (an image source with the
+    same pixels as the driver's) instead of opening the ``--data`` path, which may not exist on this machine.
+    Scores do not change: the jobs' seeds draw the same batches from the same images wherever they run."""
+    _provided[fingerprint] = images
+
+
 def forget():
     """Drop prepared scorers (they hold networks and batches) when a session ends."""
     _scorers.clear()
@@ -96,7 +115,10 @@ def _plan(setup):
         from tenas_kit.data import fingerprint
 
         config = SearchConfig.from_dict(setup.config, setup.device)
-        plan = make_plan(plugins.registry(setup.plugins), config)
+        provided = _provided.get(setup.data) if setup.data else None
+        plan = make_plan(plugins.registry(setup.plugins), config, open_data=provided is None)
+        if provided is not None:
+            plan.images = provided
         found = fingerprint(plan.images)
         if setup.data and found != setup.data:
             raise TenasRuntimeError(

@@ -6,7 +6,7 @@ and renames it to ``NAME`` when finished: a finished run with the same settings
 is returned as it is, never recomputed or overwritten; one with other settings
 is refused; an interrupted one resumes. A ranking keeps its scores in the
 score store and marks itself unfinished in ``OUT.partial`` until its results
-are written. Ctrl-C keeps what finished and says how to go on.
+are written. Ctrl-C or SIGTERM keeps what finished and says how to go on.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tenas_kit import plugins as pluginmod
+from tenas_kit import plugins as pluginmod, stopping
 from tenas_kit.errors import Interrupted, TenasError, TenasRuntimeError
 from tenas_kit.plan import SearchConfig, check_owned, plan as make_plan, settings_of
 
@@ -38,10 +38,14 @@ class Reporter:
 
     def ranking_started(self, scores, cached): ...
 
+    def cells_started(self, cells, remaining):
+        """A ranking's ``cells`` distinct cells; ``remaining`` maps each cell still to score to its number of
+        scores left (``step`` is called once per score, with the cell as its label)."""
+
 
 def configure(config=None, workers=None, executor=None, **overrides):
     """A SearchConfig from keyword overrides, e.g. ``configure(space="nb201", seed=1, workers=2)``."""
-    config = config or SearchConfig()
+    config = replace(config) if config is not None else SearchConfig()  # the caller's config stays as it was
     for key, value in overrides.items():
         if not hasattr(config, key):
             raise TenasError(f"unknown setting '{key}'; SearchConfig has {', '.join(vars(SearchConfig()))}.")
@@ -53,14 +57,20 @@ def configure(config=None, workers=None, executor=None, **overrides):
     return config
 
 
-def open_executor(registry, config, device):
+def check_executor(registry, config):
+    """The executor and its options, checked while planning: a typo must fail before any file is written."""
     executor = registry.get("executor", config.executor)
     owned = {option.name for option in getattr(executor, "cli_options", ())}
     for name, value in config.executor_options.items():
         if value is not None and name not in owned:
             raise TenasError(f"--{name.replace('_', '-')} is not an option of executor '{executor.name}'; "
                              f"leave it out or choose the executor that declares it (tenaskit plugins).")
-    return executor.open({k: v for k, v in config.executor_options.items() if k in owned}, device)
+    return executor, {k: v for k, v in config.executor_options.items() if k in owned}
+
+
+def open_executor(registry, config, device):
+    executor, options = check_executor(registry, config)
+    return executor.open(options, device)
 
 
 def execute(plan, config, extra_plugins, work):
@@ -110,6 +120,7 @@ class Search:
             raise TenasError("a search needs a pruning policy; give --pruner, e.g. --pruner tenas.")
         self.config, self.plugins = config, tuple(plugins)
         self.plan = make_plan(pluginmod.registry(self.plugins), config)
+        check_executor(pluginmod.registry(self.plugins), config)
         self.path = Path(out) if out is not None else default_run_path(config)
         self.partial = partial_path(self.path)
         require_something(resume, self.partial, self.path)
@@ -129,10 +140,13 @@ class Search:
         try:
             arch, _, _ = execute(self.plan, self.config, self.plugins,
                                  lambda setup, session: engine.search(self.plan, setup, self.config, session, reporter, run_file))
-        except KeyboardInterrupt:
+        except BaseException as exc:
+            stop = stopping.interruption(exc)
+            if stop is None:
+                raise
             run_file.mark_interrupted()
-            raise Interrupted(f"{run_file.rounds_done} finished rounds kept in '{self.partial}' (marked "
-                              f"interrupted); rerun the same command with --resume to continue.") from None
+            raise _interrupted(stop, f"{run_file.rounds_done} finished rounds kept in '{self.partial}' (marked "
+                                     f"interrupted); rerun the same command with --resume to continue.") from None
         finally:
             run_file.close()
         return SearchResult(arch, self.path, False)
@@ -148,6 +162,7 @@ class Ranking:
         self.config, self.plugins, self.shard = replace(config, pruner=None), tuple(plugins), shard  # prunes nothing
         config = self.config
         self.plan = make_plan(pluginmod.registry(self.plugins), config)
+        check_executor(pluginmod.registry(self.plugins), config)
         self.texts = list(texts)
         self.store_path = Path(store) if store is not None else None
         self.store = ScoreStore(store) if store is not None else None
@@ -166,19 +181,27 @@ class Ranking:
         try:
             result = execute(self.plan, self.config, self.plugins, lambda setup, session: ranker.rank(
                 self.plan, setup, self.config, self.texts, self.store, session, self.shard, reporter))
-        except KeyboardInterrupt:
+        except BaseException as exc:
+            stop = stopping.interruption(exc)
+            if stop is None:
+                if isinstance(exc, TenasError) and self.marker is not None:
+                    self.marker.done()  # a failure, not an interruption: nothing is waiting to be resumed
+                raise
             kept = len(self.store) if self.store is not None else 0
             if self.marker is None:
-                raise Interrupted(f"{kept} scores kept in '{self.store_path}'.") from None
-            raise self.marker.interrupted(self.store_path, kept) from None
-        except TenasError:
-            if self.marker is not None:
-                self.marker.done()  # a failure, not an interruption: nothing is waiting to be resumed
-            raise
+                raise _interrupted(stop, f"{kept} scores kept in '{self.store_path}'.") from None
+            raise _interrupted(stop, self.marker.interrupted(self.store_path, kept)) from None
         if self.out is not None:
             write_results(result, self.out, [p.name for p, _, _ in self.plan.proxies])
             self.marker.done()
         return result
+
+
+def _interrupted(stop, message):
+    """Interrupted with ``message``, exiting as the signal behind ``stop`` calls for (130 Ctrl-C, 143 SIGTERM)."""
+    error = Interrupted(str(message))
+    error.exit_code = stopping.exit_code(stop)
+    return error
 
 
 class RankMarker:

@@ -96,7 +96,7 @@ def check_owned(options, users):
     for name, value in options.items():
         if value is not None and name not in owned:
             flag = "--" + name.replace("_", "-")
-            raise TenasError(f"{flag} belongs to no space, proxy or pruner this command uses; leave it out or "
+            raise TenasError(f"{flag} belongs to no proxy or pruner this command uses; leave it out or "
                              f"add the plugin that declares it (tenaskit plugins lists them).")
 
 
@@ -112,7 +112,7 @@ def plan(registry, config, open_data=True):
     pruner = registry.get("pruner", config.pruner) if config.pruner else None
     dataset = registry.get("dataset", config.dataset)
     proxies = [(registry.get("proxy", name), weight) for name, weight in config.proxies]
-    check_owned(config.options, [space, *(p for p, _ in proxies), *([pruner] if pruner else [])])
+    check_owned(config.options, [*(p for p, _ in proxies), *([pruner] if pruner else [])])
     device = resolve_device(config.device)
     images = open_images(registry, config.data, dataset) if open_data else None
     defaults = space.defaults(dataset.name)

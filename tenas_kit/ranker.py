@@ -9,6 +9,7 @@ once. Proxies are combined by their weighted rank sum, as TE-NAS does.
 
 from __future__ import annotations
 
+import collections
 import os
 import time
 from dataclasses import dataclass
@@ -64,6 +65,9 @@ def rank(plan, setup, config, texts, store, session, shard=None, reporter=None):
     missing = [job for job, key in keys.items() if key not in known]
     if reporter is not None:
         reporter.ranking_started(len(keys), len(keys) - len(missing))
+        cells = getattr(reporter, "cells_started", None)  # a reporter written before it existed lacks it
+        if cells is not None:
+            cells(len(first), dict(collections.Counter(canonical for canonical, _, _ in missing)))
     computed = _compute(plan, setup, config, first, missing, keys, store, known, session, reporter)
     return _assemble(plan, config, archs, canonical, first, keys, known, len(first), computed)
 
@@ -89,7 +93,8 @@ def _compute(plan, setup, config, first, missing, keys, store, known, session, r
         for canonical, p, repeat in missing:
             mask = plan.space.arch_to_mask(first[canonical])
             seed = derive(config.seed, plan.space.name, canonical)
-            job = ScoreJob(setup, p, seed, 0, repeat, mask, [mask], [canonical], config.seed)
+            # The label names the cell as the user wrote it (the first of its isomorphs), for error messages.
+            job = ScoreJob(setup, p, seed, 0, repeat, mask, [mask], [plan.space.format(first[canonical])], config.seed)
             handles[session.submit(job)] = (canonical, p, repeat)
         for handle, values in session.completed(handles):
             key = keys[handles[handle]]

@@ -4,10 +4,20 @@ The run is written to ``NAME.partial`` and renamed to ``NAME`` once complete,
 so a file under its final name is always a finished run. Each round is a group
 ``rounds/NNN``; the root attribute ``rounds_done`` is written after the round's
 data and flushed, and a resume drops any round group beyond it.
+
+Every value is checksummed (format 3): the file uses HDF5's checksummed
+metadata (object headers, B-trees, heaps: file format 1.10), every dataset is
+chunked with fletcher32, text is stored as fixed-length UTF-8 (variable-length
+strings live in HDF5's global heap, which has no checksum), and the attribute
+``sha256`` covers the JSON and text attributes besides. ``read`` validates
+format, version, dtypes and shapes before it reads a value and refuses a file
+whose checksums fail; files of versions 1 and 2 have none and are read with a
+warning.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -19,11 +29,17 @@ import numpy as np
 
 from tenas_kit.errors import TenasError, TenasRuntimeError
 from tenas_kit.cli.exits import one_line
+from tenas_kit.scorestore import warn
 
 FORMAT = "tenas-kit run"
 # 2: each round records the ops it pruned by name (``rounds/NNN/pruned``). Version 1 files read as before.
-FORMAT_VERSION = 2
-TEXT = h5py.string_dtype()
+# 3: checksums (see above); labels and text attributes fixed-length UTF-8. Versions 1 and 2 read with a warning.
+FORMAT_VERSION = 3
+LIBVER = ("v110", "v110")
+# The attributes ``sha256`` covers: what describes the run. The counters (rounds_done, complete,
+# interrupted) change as it runs and ``created`` differs between identical runs; HDF5's own
+# object-header checksums cover those.
+SEALED = ("format", "format_version", "config", "settings", "versions", "data", "architecture")
 
 
 def versions():
@@ -77,17 +93,15 @@ class RunFile:
             return cls._reopen(partial, path, config)
         handle = None
         try:
-            handle = h5py.File(partial, "w")
+            handle = h5py.File(partial, "w", libver=LIBVER)
             attrs = handle.attrs
-            attrs["format"], attrs["format_version"] = FORMAT, FORMAT_VERSION
-            attrs["config"] = json.dumps(config)
-            attrs["settings"] = json.dumps(settings)
-            attrs["versions"] = json.dumps(versions())
-            attrs["data"] = description
-            attrs["created"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            _set_text(attrs, format=FORMAT, config=json.dumps(config), settings=json.dumps(settings),
+                      versions=json.dumps(versions()), data=description, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            attrs["format_version"] = FORMAT_VERSION
             attrs["rounds_done"] = 0
             attrs["complete"] = False
             attrs["interrupted"] = False
+            _seal(attrs)
             handle.create_group("rounds")
             handle.flush()
         except WRITE_FAILURES as exc:
@@ -98,14 +112,24 @@ class RunFile:
     @classmethod
     def _reopen(cls, partial, path, config):
         try:
-            handle = h5py.File(partial, "a")
+            handle = h5py.File(partial, "a", libver=LIBVER)
         except OSError as exc:
             raise TenasRuntimeError(f"cannot reopen the interrupted run '{partial}' ({exc}); "
                                     f"delete it to start over.") from None
         try:
-            stored = json.loads(handle.attrs.get("config", "null"))  # attributes are parsed, never evaluated
-        except ValueError:
-            stored = None
+            if handle.attrs.get("format_version") == FORMAT_VERSION:
+                # What the resumed run keeps must read back, or the finished file would not.
+                _verify(handle, partial, int(handle.attrs["rounds_done"]), "delete it to start over")
+            try:
+                stored = json.loads(handle.attrs.get("config", "null"))  # attributes are parsed, never evaluated
+            except ValueError:
+                stored = None
+        except TenasError:
+            handle.close()
+            raise
+        except UNREADABLE as exc:
+            handle.close()
+            raise _damaged(partial, exc, "delete it to start over") from None
         if stored != config:
             handle.close()
             raise TenasError(
@@ -127,7 +151,7 @@ class RunFile:
         return int(self.h5.attrs["rounds_done"])
 
     def last_mask(self):
-        return self.h5[f"rounds/{self.rounds_done - 1:03d}/mask_after"][()]
+        return self.h5[f"rounds/{self.rounds_done - 1:03d}/mask_after"][()]  # verified when the run was reopened
 
     def _drop_uncommitted(self):
         for name in list(self.h5["rounds"]):
@@ -144,17 +168,19 @@ class RunFile:
     def _write_round(self, index, mask, candidates, measurements, decision, seconds):
         group = self.h5["rounds"].create_group(f"{index:03d}")
         group.attrs["seconds"] = seconds
-        group["mask_before"], group["mask_after"] = mask, decision.mask
+        _put(group, "mask_before", mask)
+        _put(group, "mask_after", decision.mask)
         width = max(len(c.key) for c in candidates)
-        group["keys"] = np.array([list(c.key) + [-1] * (width - len(c.key)) for c in candidates])
-        group.create_dataset("labels", data=[c.label for c in candidates], dtype=TEXT)
-        group.create_dataset("pruned", data=[candidates[i].label for i in decision.removed], dtype=TEXT)
+        _put(group, "keys", np.array([list(c.key) + [-1] * (width - len(c.key)) for c in candidates]))
+        _put(group, "labels", _utf8([c.label for c in candidates]))
+        _put(group, "pruned", _utf8([candidates[i].label for i in decision.removed]))
         for m in measurements:
             sub = group.create_group(f"proxies/{m.proxy}")
-            sub["base"], sub["values"] = m.base, m.values
+            _put(sub, "base", m.base)
+            _put(sub, "values", m.values)
             sub.attrs["weight"], sub.attrs["higher_is_better"] = m.weight, m.higher_is_better
         for name, column in decision.columns.items():
-            group[f"columns/{name}"] = np.asarray(column)
+            _put(group, f"columns/{name}", column)
         self.h5.attrs["rounds_done"] = index + 1
         self.h5.flush()
 
@@ -175,11 +201,12 @@ class RunFile:
         if "final" in self.h5:  # a kill between close and rename left a finished partial
             del self.h5["final"]
         final = self.h5.create_group("final")
-        final["mask"] = mask
+        _put(final, "mask", mask)
         for m in measurements:
-            final[f"proxies/{m.proxy}/base"] = m.base
-        self.h5.attrs["architecture"] = arch
+            _put(final, f"proxies/{m.proxy}/base", m.base)
+        _set_text(self.h5.attrs, architecture=arch)
         self.h5.attrs["complete"] = True
+        _seal(self.h5.attrs)
         self.h5.close()
         os.replace(partial_path(self.path), self.path)
 
@@ -189,58 +216,202 @@ class RunFile:
 
 
 def read(path):
-    """A finished run file as plain Python data (for ``show`` and the API)."""
+    """A finished run file as plain Python data (for ``show`` and the API), every value verified."""
     path = Path(path)
     if not path.is_file():
         hint = " (an interrupted run: rerun its command with --resume to finish it)" if partial_path(path).is_file() else ""
         raise TenasError(f"no run file at '{path}'{hint}.")
     try:
         handle = h5py.File(path, "r")
-    except OSError:
+    except OSError as exc:
+        with open(path, "rb") as raw:
+            if raw.read(8) == b"\x89HDF\r\n\x1a\n":
+                raise _damaged(path, exc, "run its command again with another --out") from None
         raise TenasRuntimeError(f"'{path}' is not an HDF5 file; give a run file written by tenaskit run.") from None
     with handle:
-        if handle.attrs.get("format") != FORMAT:
-            raise TenasError(f"'{path}' is an HDF5 file but not a tenas-kit run file.")
-        check_version(handle, path)
         try:
-            return _read_run(handle)
-        except (KeyError, OSError, ValueError, TypeError) as exc:
-            raise TenasRuntimeError(f"run file '{path}' is damaged ({one_line(exc)}); run its command again with another --out.") from None
+            kind = _plain(dict(handle.attrs).get("format"))  # all of them: a damaged index must not read as absent
+        except UNREADABLE as exc:
+            raise _damaged(path, exc, "run its command again with another --out") from None
+        if kind != FORMAT:
+            raise TenasError(f"'{path}' is an HDF5 file but not a tenas-kit run file.")
+        version = check_version(handle, path)
+        run = _verify(handle, path)
+    if version < FORMAT_VERSION:
+        warn(f"run file '{path}' is format version {version}, written before run files carried checksums: "
+             f"its values are shown unverified.")
+    return run
 
 
 def check_version(handle, path):
     """A file from a newer tenas-kit may hold what this one would misread: refuse it rather than guess."""
-    version = handle.attrs.get("format_version")
-    version = int(version) if isinstance(version, (int, np.integer)) else version
+    try:
+        version = handle.attrs.get("format_version")
+    except UNREADABLE as exc:
+        raise _damaged(path, exc, "run its command again with another --out") from None
+    version = int(version) if isinstance(version, (int, np.integer)) and not isinstance(version, (bool, np.bool_)) else version
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise TenasRuntimeError(f"run file '{path}' has format version {version!r}; this tenas-kit reads versions "
                                 f"1 to {FORMAT_VERSION}: upgrade tenas-kit to read it.")
+    return version
 
 
-def _read_run(handle):
-    out = {key: handle.attrs[key] for key in handle.attrs}
+# What h5py raises on bytes that do not hold what they declare: a failed checksum, a broken index.
+UNREADABLE = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError)
+
+
+class Damaged(ValueError):
+    """The file is not what a run file of its version must be; the message says where."""
+
+
+def _damaged(path, exc, way_out):
+    return TenasRuntimeError(f"run file '{path}' is damaged ({one_line(exc)}); {way_out}.")
+
+
+def _verify(handle, path, rounds=None, way_out="run its command again with another --out"):
+    """The whole run (or its first ``rounds`` rounds, for a resume) read and checked, or one error line."""
+    version = check_version(handle, path)
+    try:
+        return _read_run(handle, version, os.path.getsize(path), rounds)
+    except UNREADABLE as exc:
+        reason = exc
+        if isinstance(exc, OSError) and "filter returned failure" in str(exc):
+            reason = "a dataset fails its fletcher32 checksum"
+        raise _damaged(path, reason, way_out) from None
+
+
+def _read_run(handle, version, size, rounds=None):
+    attrs = handle.attrs
+    out = {key: _plain(attrs[key]) for key in attrs}
+    if version >= 3 and out.get("sha256") != _digest(out):
+        raise Damaged("its attributes fail their sha256 checksum")
     for key in ("config", "settings", "versions"):
+        if not isinstance(out.get(key), str):
+            raise Damaged(f"attribute '{key}' is missing or not text")
         out[key] = json.loads(out[key])  # JSON text: parsed, never evaluated
-    out["rounds"] = [_read_round(handle["rounds"][name]) for name in sorted(handle["rounds"])]
-    if "final" in handle:
-        out["final"] = {name: handle[f"final/proxies/{name}/base"][()] for name in handle["final/proxies"]}
+        if not isinstance(out[key], dict):
+            raise Damaged(f"attribute '{key}' is not a JSON object")
+    group = handle.get("rounds")
+    if not isinstance(group, h5py.Group):
+        raise Damaged("no 'rounds' group")
+    names = sorted(group)
+    if rounds is not None:
+        names = [name for name in names if name.isdigit() and int(name) < rounds]
+        if len(names) != rounds:
+            raise Damaged(f"{rounds} rounds done but {len(names)} recorded")
+    if any(not name.isdigit() for name in names) or [int(n) for n in names] != list(range(len(names))):
+        raise Damaged(f"rounds named {names[:5]}, not 000, 001, ...")
+    out["rounds"] = [_read_round(group[name], version, size) for name in names]
+    if rounds is None and "final" in handle:
+        final = handle["final/proxies"]
+        out["final"] = {name: _array(final[name], "base", "fiu", version, size, ndim=1) for name in final}
+    if rounds is None:
+        _read_everything(handle, version, size)
     return out
 
 
-def _read_round(group):
+def _read_everything(handle, version, size):
+    """Open every object and read every dataset and attribute, the ones ``read`` does not return too
+    (a run's keys and masks): a checksum is verified only when its bytes are read."""
+    def visit(name, obj):
+        dict(obj.attrs)
+        if isinstance(obj, h5py.Dataset):
+            text = obj.dtype.kind == "S" or h5py.check_string_dtype(obj.dtype) is not None
+            _array(obj.parent, name.rsplit("/", 1)[-1], "text" if text else "fiub", version, size)
+
+    dict(handle.attrs)
+    handle.visititems(visit)
+
+
+def _read_round(group, version, size):
+    labels = [_plain(s) for s in _array(group, "labels", "text", version, size, ndim=1)]
+    count = len(labels)
     proxies = {}
     for name in group["proxies"]:
         sub = group["proxies"][name]
-        proxies[name] = {"base": sub["base"][()], "values": sub["values"][()], "weight": float(sub.attrs["weight"])}
+        base = _array(sub, "base", "fiu", version, size, ndim=1)
+        values = _array(sub, "values", "fiu", version, size, ndim=2)
+        if values.shape != (len(base), count):
+            raise Damaged(f"'{sub.name}/values' has shape {values.shape}, not ({len(base)}, {count})")
+        proxies[name] = {"base": base, "values": values, "weight": float(sub.attrs["weight"])}
+    columns = {name: _array(group["columns"], name, "fiub", version, size, ndim=1) for name in group["columns"]}
+    for name, column in columns.items():
+        if len(column) != count:
+            raise Damaged(f"column '{name}' of '{group.name}' has {len(column)} entries for {count} candidates")
+    pruned = None  # version 1 did not record them
+    if "pruned" in group or version >= 2:
+        pruned = [_plain(s) for s in _array(group, "pruned", "text", version, size, ndim=1)]
     return {
         "seconds": float(group.attrs["seconds"]),
-        "labels": [s.decode() if isinstance(s, bytes) else s for s in group["labels"][()]],
+        "labels": labels,
         "proxies": proxies,
-        "columns": {name: group["columns"][name][()] for name in group["columns"]},
-        "mask_after": group["mask_after"][()],
-        "pruned": [_text(s) for s in group["pruned"][()]] if "pruned" in group else None,  # None: version 1
+        "columns": columns,
+        "mask_after": _array(group, "mask_after", "b", version, size),
+        "pruned": pruned,
     }
 
 
-def _text(value):
-    return value.decode() if isinstance(value, bytes) else value
+def _array(group, name, kinds, version, size, ndim=None):
+    """A dataset's values once its type, shape and stored bytes are what this version writes, and
+    before anything is allocated from its declared shape."""
+    ds = group.get(name)
+    if not isinstance(ds, h5py.Dataset):
+        raise Damaged(f"'{group.name}/{name}' is missing or not a dataset")
+    dtype = ds.dtype
+    if kinds == "text":  # fixed-length UTF-8 from version 3, variable-length strings before
+        fits = dtype.kind == "S" if version >= 3 else h5py.check_string_dtype(dtype) is not None
+    else:
+        fits = dtype.kind in kinds and h5py.check_vlen_dtype(dtype) is None and h5py.check_ref_dtype(dtype) is None
+    if not fits:
+        raise Damaged(f"'{ds.name}' holds {dtype}, not {'text' if kinds == 'text' else 'numbers'}")
+    if ds.shape is None or (ndim is not None and len(ds.shape) != ndim):
+        raise Damaged(f"'{ds.name}' has shape {ds.shape}, not {ndim} dimensions")
+    declared = ds.size * (dtype.itemsize if dtype.kind != "O" else 16)
+    if declared > size:
+        raise Damaged(f"'{ds.name}' declares {ds.shape} entries, more than the file's {size} bytes hold")
+    if version >= 3 and (not ds.fletcher32 or ds.chunks is None):
+        raise Damaged(f"'{ds.name}' has no checksum")
+    if dtype.kind != "O" and ds.id.get_storage_size() < declared:
+        raise Damaged(f"'{ds.name}' declares {ds.shape} entries but stores fewer bytes")
+    return ds[()]
+
+
+def _plain(value):
+    """An attribute or label as Python text where it is text (fixed-length UTF-8 from version 3)."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value).decode("utf-8")
+    return value
+
+
+def _utf8(texts):
+    """Text as a fixed-length UTF-8 array: stored in the dataset's own chunks, under its checksum."""
+    encoded = [t.encode("utf-8") for t in texts]
+    return np.array(encoded, dtype=f"S{max([1] + [len(e) for e in encoded])}")
+
+
+def _put(group, name, data):
+    """A chunked dataset with a fletcher32 checksum (an empty one needs an extendable shape to be chunked)."""
+    data = np.atleast_1d(np.asarray(data))
+    chunks = tuple(max(1, n) for n in data.shape)
+    maxshape = None if all(data.shape) else (None,) * data.ndim
+    group.create_dataset(name, data=data, chunks=chunks, maxshape=maxshape, fletcher32=True)
+
+
+def _set_text(attrs, **texts):
+    """Fixed-length UTF-8 attributes: stored in the object header, under its checksum."""
+    for name, text in texts.items():
+        attrs[name] = np.bytes_(text.encode("utf-8"))
+
+
+def _digest(values):
+    """The sha256 of the SEALED attributes, as text: what ``read`` compares with the stored ``sha256``."""
+    sealed = {}
+    for name in SEALED:
+        if name in values:
+            value = _plain(values[name])
+            sealed[name] = value.item() if isinstance(value, np.generic) else value
+    return hashlib.sha256(json.dumps(sealed, sort_keys=True).encode()).hexdigest()
+
+
+def _seal(attrs):
+    _set_text(attrs, sha256=_digest({name: attrs[name] for name in SEALED if name in attrs}))

@@ -65,7 +65,6 @@ class SearchSpace(Protocol):
     name: str
     description: str
     layout: Layout
-    cli_options: list = ()  # click.Option list, added to the commands that use spaces (run, rank)
 
     def defaults(self, dataset: str) -> dict[str, Any]:
         """Suggested settings for this space on a dataset, e.g. batch_size, prune_number."""

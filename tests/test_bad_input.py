@@ -143,10 +143,11 @@ CASES = [
 
 
 def _limit_file_size():
-    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a disk that is full after 4 KiB
+    # A disk that is full after 1 KiB: a score store's first commit writes files of 1 to 2 KiB each.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
 
 
-# Only as processes whose files may not grow past 4 KiB: a full disk, without filling one.
+# Only as processes whose files may not grow past 1 KiB: a full disk, without filling one.
 FULL_DISK = {
     "run-full-disk": (["run", *TINY, "--out", "{w}/full.h5"], 1, "cannot write the run file"),
     "rank-full-disk-store": (["rank", *TINY, "--archs", "{w}/one.txt", "--store", "{w}/full-store.h5", "--out", "{w}/r.csv"],

@@ -59,14 +59,14 @@ def test_a_run_file_records_the_ops_each_round_pruned(tmp_path, registry):
         flags = rnd["columns"]["removed"]
         assert rnd["pruned"] == [label for label, gone in zip(rnd["labels"], flags) if gone]
         assert rnd["pruned"]
-    assert run["format_version"] == 2
+    assert run["format_version"] == 3
 
 
 def test_a_run_file_from_a_newer_format_is_refused(tmp_path, registry):
     _, path = tenas_kit.search(config(), out=tmp_path / "run.h5", workers=1)
     with h5py.File(path, "a") as h5:
         h5.attrs["format_version"] = 99
-    with pytest.raises(TenasRuntimeError, match="format version 99; this tenas-kit reads versions 1 to 2"):
+    with pytest.raises(TenasRuntimeError, match="format version 99; this tenas-kit reads versions 1 to 3"):
         read(path)
 
 
@@ -99,7 +99,7 @@ def test_options_appear_only_on_the_commands_whose_plugins_use_them(capsys):
 def test_an_option_of_a_plugin_the_command_does_not_use_is_a_usage_error(tmp_path, capsys):
     code, _, err = call(capsys, "rank", "--proxies", "synflow", "--ntk-mode", "fast", "--data", "synthetic",
                         "--sample", "2", "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv")
-    assert code == 2 and "--ntk-mode belongs to no space, proxy or pruner this command uses" in err
+    assert code == 2 and "--ntk-mode belongs to no proxy or pruner this command uses" in err
     code, _, err = call(capsys, "rank", "--executor", "serial", "--workers", "2", "--data", "synthetic",
                         "--sample", "2", "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv")
     assert code == 2 and "--workers is not an option of executor 'serial'" in err
@@ -118,7 +118,7 @@ def test_a_plugins_options_reach_only_that_plugin(tmp_path, registry):
 def test_an_unknown_executor_is_a_usage_error_naming_the_known_ones(tmp_path, capsys):
     code, _, err = call(capsys, "rank", "--executor", "rayy", "--data", "synthetic", "--sample", "2",
                         "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv")
-    assert code == 2 and "unknown executor 'rayy'" in err and "process, serial" in err
+    assert code == 2 and "unknown executor 'rayy'" in err and "process" in err and "serial" in err
 
 
 def test_rank_needs_no_pruner(tmp_path, registry):
@@ -150,3 +150,32 @@ def test_a_proxy_receives_only_its_own_options_and_the_shared_ones(register_plug
     settings = {proxy.name: s for proxy, _, s in plan.proxies}
     assert settings["echo"] == {"echo_level": 3, "init": "kaiming"}
     assert settings["ntk"]["batch_size"] == 6 and "echo_level" not in settings["ntk"]
+
+
+def test_a_bad_executor_fails_before_any_file_is_written(tmp_path, capsys):
+    out = tmp_path / "run.h5"
+    code, _, err = call(capsys, "run", *TINY_CLI, "--executor", "nope", "--out", out)
+    assert code == 2 and "unknown executor 'nope'" in err
+    code, _, err = call(capsys, "run", *TINY_CLI, "--executor", "serial", "--workers", "2", "--out", out)
+    assert code == 2 and "not an option of executor 'serial'" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ranking_scorer_error_names_the_architecture_as_given(register_plugin):
+    from conftest import plugin_offering
+
+    class Fails:
+        name, description, higher_is_better = "fails", "raises on every cell", True
+
+        def settings(self, options, space_defaults):
+            return {}
+
+        def prepare(self, ctx):
+            def score(mask):
+                raise ValueError("boom")
+            return score
+
+    register_plugin(plugin_offering(register_proxies=[Fails()]), "fails")
+    with pytest.raises(TenasRuntimeError, match=r"on \|nor_conv_3x3~0\|\+") as info:
+        tenas_kit.rank(config(proxies=[("fails", 1.0)], options={}), archs=CELLS[:1], store=None, executor="serial")
+    assert "boom" in str(info.value)

@@ -65,6 +65,12 @@ class Darts:
     def format(self, arch):
         return genotypes.format(arch)
 
+    def sample(self, rng):
+        return genotypes.sample(rng)
+
+    def canonical(self, arch):
+        return genotypes.canonical(arch)
+
     def to_json(self, arch):
         """DARTS's Genotype fields, pairs as [op, input] lists."""
         return {field: [list(item) if isinstance(item, tuple) else item for item in value]

@@ -55,6 +55,35 @@ def format(arch):
     return f"Genotype({', '.join(parts)})"
 
 
+def sample(rng):
+    """A genotype drawn uniformly: per cell type and node, two distinct inputs among the node's predecessors
+    (every pair alike) and an op for each (every op but 'none' alike), pairs ordered by input."""
+    fields = {}
+    for cell in CELL_TYPES:
+        pairs = []
+        for k in NODES:
+            inputs = sorted(int(j) for j in rng.choice(k, size=KEEP, replace=False))
+            ops = rng.integers(1, len(OPS), size=KEEP)  # OPS[0] is 'none'
+            pairs += [(OPS[int(o)], j) for o, j in zip(ops, inputs)]
+        fields[cell], fields[f"{cell}_concat"] = tuple(pairs), CONCAT
+    return Genotype(**fields)
+
+
+def canonical(arch):
+    """The text of ``arch`` with each node's two pairs ordered by input: genotypes that list a node's inputs
+    in another order build the same op mask, and so the same networks and scores.
+
+    Relabelling intermediate nodes is not merged: the cell's output concatenates the nodes in order, so such
+    a genotype is the same function only up to a permutation of channels, and its seeded initial weights, and
+    so its scores, differ."""
+    fields = {}
+    for cell in CELL_TYPES:
+        pairs = getattr(arch, cell)
+        fields[cell] = tuple(p for node in _by_node(pairs) for p in sorted(node, key=lambda pair: pair[1]))
+        fields[f"{cell}_concat"] = CONCAT
+    return format(Genotype(**fields))
+
+
 def to_mask(arch):
     mask = np.zeros((len(CELL_TYPES), len(EDGES), len(OPS)), dtype=bool)
     for c, cell in enumerate(CELL_TYPES):

@@ -1,4 +1,4 @@
-"""What one round of a read run file (``store.read``) says, as the figures and the report show it."""
+"""What one round of a read run file (``runfile.read``) says, as the figures and the report show it."""
 
 from __future__ import annotations
 

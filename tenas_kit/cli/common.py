@@ -11,7 +11,7 @@ from tenas_kit.errors import TenasError
 console = Console()
 
 # The plugin kinds whose ``cli_options`` each command shows: a pruner's option only where a pruner runs.
-USES = {"run": ("space", "proxy", "pruner", "executor"), "rank": ("space", "proxy", "executor")}
+USES = {"run": ("proxy", "pruner", "executor"), "rank": ("proxy", "executor")}
 
 
 def parse_proxies(text):

@@ -4,20 +4,29 @@
 | 0 | success |
 | 1 | runtime failure: a corrupt file, a full disk, NaN, a bug (``TenasRuntimeError`` or unexpected) |
 | 2 | usage: unknown name, bad value, malformed string (``TenasError``, click's usage errors) |
-| 130 | interrupted by Ctrl-C |
+| 130 | interrupted by Ctrl-C (SIGINT) |
+| 141 | finished, but stdout was closed before everything was printed (``| head``): what a shell reports for SIGPIPE |
+| 143 | interrupted by SIGTERM |
 """
 
 from __future__ import annotations
 
 import os
+import select
 import sys
 import traceback
 
 import click
 
+from tenas_kit import stopping
 from tenas_kit.errors import Interrupted, TenasError
 
 DEBUG = "TENASKIT_DEBUG"
+PIPE_CLOSED = 141  # 128 + SIGPIPE
+
+
+class _Output:
+    closed = False  # stdout's reader went away (``| head``); the command goes on without printing
 
 
 def one_line(text):
@@ -28,7 +37,10 @@ def one_line(text):
 def finish(invoke, debug):
     """Run ``invoke()`` and exit with the code its outcome calls for."""
     try:
-        invoke()
+        try:
+            invoke()
+        finally:
+            stopping.hold()  # a signal from here on must not cut the exit short with a traceback
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except TenasError as exc:
@@ -36,20 +48,63 @@ def finish(invoke, debug):
     except click.ClickException as exc:
         fail(f"Error: {one_line(exc.format_message())}", exc.exit_code, debug)
     except Interrupted as exc:
-        fail(f"interrupted: {one_line(exc)}", exc.exit_code, debug)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        fail("interrupted: rerun the same command to resume from what was finished.", 130, debug)
+        stopping.exit_quickly(exc.exit_code)
+        fail(f"interrupted{stopping.by(exc.exit_code)}: {one_line(exc)}", exc.exit_code, debug)
+    except (KeyboardInterrupt, click.exceptions.Abort) as exc:
+        code = stopping.exit_code(exc)
+        stopping.exit_quickly(code)
+        fail(f"interrupted{stopping.by(code)}: rerun the same command to resume from what was finished.", code, debug)
+    except BrokenPipeError as exc:
+        if not stdout_gone():
+            unexpected(exc, debug)
+        stdout_closed()
     except Exception as exc:  # a bug or an unforeseen failure: still one line, the traceback on request
-        hint = "" if debug else " (rerun with --debug for the traceback, and report it if it looks like a bug)"
-        fail(f"Error: unexpected {type(exc).__name__}: {one_line(exc)}{hint}", 1, debug)
-    sys.exit(0)
+        unexpected(exc, debug)
+    sys.exit(PIPE_CLOSED if _Output.closed else 0)
+
+
+def unexpected(exc, debug):
+    hint = "" if debug else " (rerun with --debug for the traceback, and report it if it looks like a bug)"
+    fail(f"Error: unexpected {type(exc).__name__}: {one_line(exc)}{hint}", 1, debug)
 
 
 def fail(line, code, debug):
     if debug:
         traceback.print_exc()
-    click.echo(line, err=True)
+    try:
+        click.echo(line, err=True)
+    except OSError:
+        pass  # stderr is gone too: the exit code is all that is left to say it
     sys.exit(code)
+
+
+def stdout_closed(console=None):
+    """Stdout's reader is gone: later output goes nowhere, quietly, while the command finishes its work (its
+    results are in files) and then exits 141. Rich calls this through ``Console.on_broken_pipe``."""
+    _Output.closed = True
+    if console is not None:
+        console.quiet = True
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # later writes, and the interpreter's flush at exit, then succeed
+        os.close(devnull)
+        sys.stdout.flush()  # what was buffered for the closed pipe goes nowhere rather than failing again
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file (tests capture stdout): nothing to redirect
+
+
+def stdout_gone():
+    """Whether stdout is a pipe nobody reads any more (a BrokenPipeError may come from another pipe)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def reset():
+    _Output.closed = False
 
 
 def debug_requested(argv):

@@ -14,7 +14,7 @@ from tenas_kit.cli.common import console, plugin_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @plugin_option
 def plugins_command(as_json, plugins):
-    """List every space, proxy, pruner, executor, data source and dataset, and the plugin that provides it."""
+    """List every space, proxy, pruner, executor, preset, data source and dataset, and the plugin providing it."""
     from tenas_kit.plugins import KINDS, registry
 
     reg = registry(plugins)

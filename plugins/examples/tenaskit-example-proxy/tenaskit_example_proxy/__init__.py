@@ -8,7 +8,6 @@ It also adds a command, ``tenaskit example-hello``, through ``register_commands`
 """
 
 import click
-import torch
 
 from tenas_kit.hookspecs import hookimpl
 
@@ -22,6 +21,8 @@ class WeightNorm:
         return {"init": options.get("init") or "pytorch", "network": "supernet"}
 
     def prepare(self, ctx):
+        import torch  # here, not at the top: listing plugins and --help then start without PyTorch
+
         network = ctx.network("supernet")
         probe = ctx.batch(2)
 

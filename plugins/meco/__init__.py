@@ -1,0 +1,94 @@
+"""MeCo (Jiang et al., NeurIPS 2023): the minimum eigenvalue of feature-map correlations, as a tenas-kit proxy.
+
+Written from the official code (HamsterMimi/MeCo, commit 0d830dd,
+``correlation/NAS_Bench_201.py`` and
+``correlation/foresight/pruners/measures/meco.py``).
+
+One image goes through the network in train mode. Every module's output is
+read as the reference's forward hooks read it: the first sample's tensor,
+reshaped to (its first dimension, the rest), so a feature map becomes
+channels x pixels. Per output, the Pearson correlation matrix of the rows
+(NaN and inf entries set to 0) gives its smallest eigenvalue; the score is the
+sum of those over every module call, NaN and inf results left out. Outputs
+with one column (logits, pooled vectors) have an all-zero matrix and add 0.
+
+The sum runs over every module that runs, so it depends on how a space nests
+its modules. tenas-kit's NB201 network nests its convolution and pooling ops
+as the reference's (``foresight/models/nasbench2.py``) does; the counts differ
+in four places: a skip op counts its output twice here (edge and identity),
+once there; the reference's stem counts its output three times (here twice);
+each reduction block's two ReLU-conv-BN units count their output three times
+there (here twice); and each stage's ``nn.Sequential`` there counts its last
+cell's output once more. The network follows ``--init`` (the
+reference keeps the modules' default initialisation).
+"""
+
+from __future__ import annotations
+
+from tenas_kit.hookspecs import hookimpl
+from tenas_kit.proxy import ZERO_COST_OPTIONS
+
+# torch is imported inside the functions: plugins are imported while the CLI starts.
+
+DEFAULT_NETWORK = "evaluation"  # the reference scores the C=16, N=5 NAS-Bench-201 networks
+
+
+def min_correlation_eigenvalue(output):
+    """The reference's per-output term: smallest eigenvalue of the row correlations of ``output[0]``."""
+    import torch
+
+    rows = output[0].detach()
+    rows = rows.reshape(rows.shape[0], -1)
+    if rows.shape[1] < 2:
+        return 0.0  # a single column has no correlation: the matrix is all NaN, set to 0
+    corr = torch.corrcoef(rows)
+    corr[~torch.isfinite(corr)] = 0
+    return float(torch.linalg.eigvalsh(corr).min())
+
+
+def meco(network, image):
+    import math
+
+    import torch
+
+    terms = []
+
+    def hook(module, args, output):
+        if isinstance(output, torch.Tensor) and output.dim() > 0:
+            terms.append(min_correlation_eigenvalue(output))
+
+    handles = [m.register_forward_hook(hook) for m in network.modules()]
+    try:
+        with torch.no_grad():
+            network(image)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return float(sum(t for t in terms if math.isfinite(t)))
+
+
+class MeCo:
+    name = "meco"
+    description = "MeCo: sum over module outputs of the least eigenvalue of one image's channel correlations (higher is better)"
+    higher_is_better = True
+    cli_options = ZERO_COST_OPTIONS
+
+    def settings(self, options, space_defaults):
+        # One image by definition (the reference reads only the first sample); --proxy-batch-size does not apply.
+        return {"images": 1, "init": options.get("init") or "pytorch",
+                "network": options.get("proxy_network") or DEFAULT_NETWORK}
+
+    def prepare(self, ctx):
+        network = ctx.network(ctx.settings["network"])
+        image = ctx.batch(1)
+
+        def score(mask):
+            network.mask = mask
+            return meco(network, image)
+
+        return score
+
+
+@hookimpl
+def register_proxies(register):
+    register(MeCo())
