@@ -211,7 +211,8 @@ def mean_stdev(values, digits=2):
     """'mean +- sample standard deviation (statistics.stdev)', or the single value when there is one."""
     if len(values) < 2:
         return f"{values[0]:.{digits}f} (one value, no spread)"
-    return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f} (sample stdev, n={len(values)})"
+    return (f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f} "
+            f"(sample stdev, n={len(values)})")
 
 
 def min_median_max(values, digits=0, unit=""):

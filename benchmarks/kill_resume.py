@@ -2,7 +2,7 @@
 
 Run from the repository root after installing (README):
 
-    .venv/bin/python benchmarks/kill_resume.py --kills 5 --seed 0
+    .venv/bin/python benchmarks/kill_resume.py --kills 5 --workers 2 --seed 0
 
 For each command it first runs it once without interruption. Then it starts
 the same command (same seed, fresh output) as a real subprocess, and up to
@@ -153,8 +153,8 @@ def table(rows):
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         slowest = f"{max(r['stops']):.2f}" if r["stops"] else "-"
-        print(f"| {r['kind']} | {r['seconds']:.1f} | {r['restarts']} | {r['SIGINT']} | {r['SIGKILL']} | {r['resumes']} | "
-              f"{slowest} | {' '.join(map(str, r['codes']))} | {r['orphans']} | {'yes' if r['equal'] else 'NO'} |")
+        print(f"| {r['kind']} | {r['seconds']:.1f} | {r['restarts']} | {r['SIGINT']} | {r['SIGKILL']} | "
+              f"{r['resumes']} | {slowest} | {' '.join(map(str, r['codes']))} | {r['orphans']} | {'yes' if r['equal'] else 'NO'} |")
 
 
 def main(argv=None):

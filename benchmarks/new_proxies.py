@@ -2,7 +2,7 @@
 
 Run from the repository root after installing (README):
 
-    .venv/bin/python benchmarks/new_proxies.py
+    .venv/bin/python benchmarks/new_proxies.py --cells az=400 --cells zico=400 --cells vkdnw=200 --cells jacov=200
 
 The architectures are those of `tenaskit rank --sample 1000 --seed 0`; a group
 given fewer cells (`--cells GROUP=N`) takes the first N of them, so smaller
@@ -13,10 +13,12 @@ they share a forward and backward pass; their cost is the group's.
 
 Every proxy here can score -inf (a cell that passes its input through, or
 ignores it); such a score ranks last, as `tenaskit rank` orders it and as the
-papers' rank aggregation does, so it is kept in tau rather than dropped. Cost
-per cell: the command's wall time (process start-up included) over the
-distinct cells it scored. Besides the table: AZ-NAS's and VKDNW's own
-aggregates (sum of log ranks) on the cells every component scored.
+papers' rank aggregation does, so it is kept in tau rather than dropped. As in
+`benchmarks/zero_cost.py`, tau is over the architectures asked for (isomorphic
+ones share their cell's score) and the cost is the command's wall time
+(process start-up included) over them; each cell is scored once. Besides the
+table: AZ-NAS's and VKDNW's own aggregates (sum of log ranks) on the
+architectures every component scored.
 
 Scores go to a new, empty store in a temporary folder unless `--store` is given.
 """
@@ -120,7 +122,7 @@ def main():
             with open(out) as handle:
                 rows = list(csv.DictReader(handle))
             accuracy = [table.lookup(space, r["arch"]) for r in rows]
-            ms = f"{1000 * done.seconds / len(rows):.0f}"
+            ms = f"{1000 * done.seconds / len(rows):.0f}"  # per architecture asked for
             shown = (f"`tenaskit rank --proxies {','.join(proxies)} --sample {args.sample} --seed 0 --repeats 1"
                      + (f" (first {count})" if count < args.sample else "") + (" " + " ".join(extra) if extra else "")
                      + "`")
@@ -129,7 +131,8 @@ def main():
                 scores[proxy] = dict(zip((r["arch"] for r in rows), zip(values, accuracy)))
                 lines.append(row(proxy, len(rows), values, accuracy, ms, shown))
                 print(lines[-1], flush=True)
-            notes.append(f"{group}: {len(rows)} distinct cells of the first {count} architectures, "
+            distinct = len({space.canonical(space.parse(r["arch"])) for r in rows})
+            notes.append(f"{group}: the first {count} architectures, {distinct} distinct cells, "
                          f"{done.seconds:.0f} s; {done.memory_text()}; {done.cpu_text()}")
     for name, parts in (("AZ-NAS (sum of log ranks)", ["az_expressivity", "az_progressivity", "az_trainability",
                                                         "az_complexity"]),

@@ -205,7 +205,8 @@ def kernel(plan, mask, batch, calls):
     rctx = ProxyContext(plan.space, mask, plan.dataset, plan.images, plan.device, {}, 0, 0, 0, proxy.name, settings)
     score = proxy.prepare(rctx)
     seconds, _ = timed(lambda: score(mask), calls)
-    print(f"3. regions scorer on the round-1 supernet (after prepare): {min_median_max([s * 1e3 for s in seconds], 1, ' ms')} calls")
+    milliseconds = min_median_max([s * 1e3 for s in seconds], 1, " ms")
+    print(f"3. regions scorer on the round-1 supernet (after prepare): {milliseconds} calls")
 
 
 def main():

@@ -2,7 +2,7 @@
 
 Run from the repository root after installing (README):
 
-    .venv/bin/python benchmarks/regions_crosscheck.py --sample 300
+    .venv/bin/python benchmarks/regions_crosscheck.py --sample 300 --workers 2
 
 Nothing here imports tenas-kit's networks or data pipeline: the thin NAS-Bench-201
 cell, the image pipeline (torchvision RandomCrop(3) -> ToTensor -> Normalize ->

@@ -250,10 +250,13 @@ def read_archs(path):
     path = Path(path)
     if not path.is_file():
         raise TenasError(f"--archs file '{path}' does not exist; give a text file (one architecture a line) or a CSV with an 'arch' column.")
-    text = path.read_text()
+    from tenas_kit.textfiles import csv_rows, read_text
+
+    text = read_text(path, "--archs file")
     first = text.splitlines()[0].strip() if text.strip() else ""
     if first.split(",")[0] == "arch" or ",arch" in first:
-        return [row["arch"].strip() for row in csv.DictReader(text.splitlines()) if row.get("arch", "").strip()]
+        _, rows = csv_rows(text, path, "--archs file")
+        return [row["arch"].strip() for _, row in rows if (row.get("arch") or "").strip()]
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 

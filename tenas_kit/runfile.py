@@ -225,8 +225,8 @@ def read(path):
         handle = h5py.File(path, "r")
     except OSError as exc:
         with open(path, "rb") as raw:
-            if raw.read(8) == b"\x89HDF\r\n\x1a\n":
-                raise _damaged(path, exc, "run its command again with another --out") from None
+            if raw.read(8) == b"\x89HDF\r\n\x1a\n":  # an HDF5 file, truncated or damaged
+                raise _damaged(path, f"not an HDF5 file that opens: {exc}", "run its command again with another --out") from None
         raise TenasRuntimeError(f"'{path}' is not an HDF5 file; give a run file written by tenaskit run.") from None
     with handle:
         try:

@@ -105,7 +105,7 @@ class _Damage:
         if self.chunks:
             chunks = sum(c for c, _ in self.chunks.values())
             scores = sum(s for _, s in self.chunks.values())
-            parts.append(f"{chunks} chunk{'s' * (chunks != 1)} ({scores} scores) failed their checksums "
+            parts.append(f"checksum failed for {chunks} chunk{'s' * (chunks != 1)} ({scores} scores) "
                          f"in {', '.join(sorted(self.chunks))}")
         for label, reason in self.files:
             parts.append(f"{label} is unreadable ({reason})")
@@ -441,7 +441,7 @@ class ScoreStore:
             handle.seek(0)
             if handle.read(8) != b"\x89HDF\r\n\x1a\n":
                 raise TenasRuntimeError(f"'{self.path}' is not an HDF5 file; choose another --store or delete it.") from None
-            raise self._damaged_root(_reason(exc)) from None
+            raise self._damaged_root(f"not an HDF5 file that opens: {_reason(exc)}") from None
         try:
             try:
                 root = _inspect_root(h5, str(self.path), os.fstat(handle.fileno()).st_size)
@@ -596,7 +596,8 @@ class ScoreStore:
             damage = _Damage()
             try:
                 with _opened(self.segments / name, _inspect_segment, name) as segment:
-                    if segment.store_id == root["store_id"] and not set(segment.members) <= self._seen:
+                    merged_from_seen = segment.members and set(segment.members) <= self._seen
+                    if segment.store_id == root["store_id"] and not merged_from_seen:
                         for keys, _ in _chunks(segment, damage):
                             self._keys.update(keys)
             except FileNotFoundError:

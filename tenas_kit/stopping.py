@@ -78,7 +78,7 @@ def install(at_once=False):
     if threading.current_thread() is not threading.main_thread():
         return None
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
-    _state.stop, _state.raised, _state.quiet = None, False, False
+    _state.stop, _state.raised, _state.quiet, _state.exit_code = None, False, False, None
     for signum in SIGNALS:
         signal.signal(signum, _exit_at_once if at_once else _raise)
     return previous
@@ -88,7 +88,7 @@ def restore(previous):
     if previous:
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-    _state.stop, _state.raised, _state.quiet = None, False, False
+    _state.stop, _state.raised, _state.quiet, _state.exit_code = None, False, False, None
 
 
 def hold():

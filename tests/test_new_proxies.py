@@ -276,6 +276,7 @@ def test_vkdnw_fisher_and_entropy_equal_numpy():
     tensors, entropy = vkdnw(net, x)
     assert tensors == 9  # conv weight and bias, two BatchNorms' weight and bias, conv weight, linear weight and bias
     assert entropy == pytest.approx(-np.sum(t * np.log(t + 1e-10)), rel=1e-9)
+    assert vkdnw(net, x, chunk=4) == pytest.approx((tensors, entropy), rel=1e-12)  # eval mode: samples independent
 
 
 def test_vkdnw_score_orders_by_tensor_count_then_entropy(registry):

@@ -249,20 +249,26 @@ def test_a_driver_killed_or_stopped_resumes_and_leaves_the_cluster_usable(cluste
     _wait_for_scores(workdir / "stopped.h5", driver)
     driver.kill()
     driver.communicate()
-    driver = start(workdir, *args, env=env)  # kill -9 above; Ctrl-C now
-    wait_for_task(cluster, driver)
-    driver.send_signal(signal.SIGINT)
-    _, err = driver.communicate(timeout=120)
-    assert driver.returncode == 130 and "rerun the same command" in err, err
-    deadline = time.monotonic() + 30
-    while cluster.running_tasks():  # cancelled: no task of the stopped driver goes on computing
-        assert time.monotonic() < deadline, "tasks still running after Ctrl-C"
-        time.sleep(0.2)
+    _wait_until_idle(cluster, "the driver was killed")  # Ray ends a dead driver's tasks
+    for stop, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):  # Ctrl-C, then SIGTERM
+        driver = start(workdir, *args, env=env)
+        wait_for_task(cluster, driver)
+        driver.send_signal(stop)
+        _, err = driver.communicate(timeout=120)
+        assert driver.returncode == code and "rerun the same command" in err, err
+        _wait_until_idle(cluster, stop.name)  # cancelled: no task of the stopped driver goes on computing
     done = run(workdir, *args)
     assert done.returncode == 0, done.stderr
     assert (workdir / "stopped.csv").read_text() == reference
     computed = int(done.stdout.split(" scores computed")[0].rsplit(" ", 1)[1])
     assert computed < len(ARCHS) * 2  # resumed: what finished before was kept
+
+
+def _wait_until_idle(cluster, after, seconds=60):
+    deadline = time.monotonic() + seconds
+    while cluster.running_tasks():
+        assert time.monotonic() < deadline, f"tasks still running after {after}"
+        time.sleep(0.2)
 
 
 def _wait_for_scores(store, driver, seconds=180):

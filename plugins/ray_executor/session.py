@@ -19,6 +19,11 @@ import threading
 from tenas_kit import jobs
 from tenas_kit.errors import TenasError, TenasRuntimeError
 
+try:
+    from tenas_kit import stopping
+except ImportError:  # a tenas-kit without SIGTERM handling: Ctrl-C alone stops a command
+    stopping = None
+
 from . import worker
 
 EXTRA = "pip install 'tenas-kit[ray]'"
@@ -163,10 +168,10 @@ class RaySession:
             self._dispatch()
             if not self.running:
                 raise TenasRuntimeError("the ray executor was asked for jobs it was never given.")
-            ready, _ = self.ray.wait(list(self.running), num_returns=1)
+            ready, _ = self._interruptible(self.ray.wait, list(self.running), num_returns=1)
             for ref in ready:
                 chunk = self.running.pop(ref)
-                values, seconds = self._result(ref)
+                values, seconds = self._interruptible(self._result, ref)
                 cost = seconds / len(chunk)
                 self.job_seconds = cost if self.job_seconds is None else 0.8 * self.job_seconds + 0.2 * cost
                 for job, value in zip(chunk, values):
@@ -193,6 +198,18 @@ class RaySession:
         finally:
             if self.owned:
                 self.ray.shutdown()
+
+    @staticmethod
+    def _interruptible(call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except KeyboardInterrupt:
+            # Ray's wait raises a KeyboardInterrupt of its own for whatever stop signal arrived during it;
+            # the one tenas-kit recorded says which signal it was (SIGTERM exits 143, not 130).
+            stop = stopping.received() if stopping is not None else None
+            if isinstance(stop, KeyboardInterrupt):
+                raise stop from None
+            raise
 
     def _dispatch(self):
         while self.queue and len(self.running) < self.window:
@@ -236,8 +253,10 @@ class RaySession:
                 raise cause from None
             raise TenasRuntimeError(f"a job failed on a Ray worker: {_first_line(exc)}") from None
         except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.ObjectLostError) as exc:
+            runs = RETRIES + 1
             raise TenasRuntimeError(
-                f"a Ray worker died {RETRIES + 1} times running the same job ({type(exc).__name__}: out of memory, or "
-                f"its node lost); the scores finished so far are kept: rerun the same command to go on.") from None
+                f"the Ray worker running one job died {runs} time{'s' * (runs > 1)} ({type(exc).__name__}: killed, out "
+                f"of memory, or its node lost); the scores finished so far are kept: rerun the same command to go "
+                f"on.") from None
         except exceptions.RayError as exc:
             raise TenasRuntimeError(f"Ray failed: {type(exc).__name__}: {_first_line(exc)}") from None

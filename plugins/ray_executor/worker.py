@@ -1,8 +1,7 @@
 """What runs on a Ray worker: a chunk of scoring jobs, and the images that travel to it.
 
-Imported by the driver's session and, by name, by every worker that runs a task: it must not import Ray
-(the task function is plain Python; the session wraps it) so that a worker with another Ray still reaches
-the version check.
+Imported by the driver's session and, by name, by every worker that runs a task. Plain Python: the session
+makes ``score`` a Ray task, and torch is imported only where images or versions need it.
 """
 
 from __future__ import annotations

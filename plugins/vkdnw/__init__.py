@@ -157,9 +157,14 @@ def decile_entropy(matrix):
     return float(-(t * torch.log(t + 1e-10)).sum())
 
 
-def vkdnw(network, inputs, count=128):
-    """(tensors, entropy): parameter tensors of the modules that run, and the Fisher deciles' entropy."""
-    logits, jac, calls = jacobian(network, inputs, count)
+def vkdnw(network, inputs, count=128, chunk=16):
+    """(tensors, entropy): parameter tensors of the modules that run, and the Fisher deciles' entropy.
+    Samples are independent in eval mode, so the Jacobian is taken ``chunk`` samples at a time, which
+    bounds the memory the retained graph takes."""
+    import torch
+
+    parts = [jacobian(network, inputs[i : i + chunk], count) for i in range(0, len(inputs), chunk)]
+    logits, jac, calls = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), parts[0][2]
     tensors = sum(len(list(m.parameters(recurse=False))) for m in network.modules() if m in calls)
     return tensors, decile_entropy(fisher(logits, jac))
 

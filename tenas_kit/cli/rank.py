@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from pathlib import Path
@@ -13,7 +12,7 @@ from rich.table import Table
 
 from tenas_kit.cli import limits
 from tenas_kit.lifecycle import DEFAULT_STORE
-from tenas_kit.errors import TenasError, TenasRuntimeError
+from tenas_kit.errors import TenasError
 
 
 def parse_shard(text):
@@ -168,17 +167,32 @@ def benchmark_scores(results, benchmark, column, space):
 
 
 def _read_results(path):
+    """The rows of a results file of ``tenaskit rank`` (.csv or .json); every score cell is checked to be a number
+    (nan and inf included: a proxy may give either) or empty, and a bad one refused by its line."""
+    from tenas_kit.textfiles import csv_rows, number, read_text
+
     path = Path(path)
     if not path.is_file():
         raise TenasError(f"results file '{path}' does not exist; give the --out file of tenaskit rank.")
-    try:
-        if path.suffix == ".json":
-            rows = json.loads(path.read_text())
-        else:
-            with open(path, newline="") as handle:
-                rows = list(csv.DictReader(handle))
-    except (ValueError, csv.Error) as exc:
-        raise TenasRuntimeError(f"cannot read results '{path}': {exc}") from None
+    what = "results file"
+    text = read_text(path, what)
+    if path.suffix == ".json":
+        try:
+            rows = json.loads(text)
+        except ValueError as exc:
+            raise TenasError(f"{what} '{path}', line {getattr(exc, 'lineno', '?')}: not JSON ({getattr(exc, 'msg', exc)}).") from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise TenasError(f"{what} '{path}' is JSON but not a list of ranking rows; give the --out file of tenaskit rank.")
+        numbered = [(f"row {index + 1}", row) for index, row in enumerate(rows)]
+    else:
+        _, numbered = csv_rows(text, path, what)
+        rows = [row for _, row in numbered]
     if not rows or "arch" not in rows[0]:
         raise TenasError(f"'{path}' holds no ranking rows with an 'arch' column.")
+    for where, row in numbered:
+        if not isinstance(row.get("arch"), str):
+            raise TenasError(f"{what} '{path}', {where}: no architecture in column 'arch'.")
+        for name, cell in row.items():
+            if name not in ("rank", "arch"):
+                number(cell, path, where, name, what, finite=False)
     return rows
