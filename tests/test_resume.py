@@ -74,14 +74,6 @@ def test_same_command_and_seed_give_the_same_hdf5_content(whole, tmp_path, kind)
     assert same_result(kind, whole[kind], tmp_path / kind) == []
 
 
-def rounds_done(partial):
-    try:  # no lock: the running command holds the file open for writing
-        with h5py.File(partial, "r", locking=False) as h5:
-            return int(h5.attrs.get("rounds_done", 0))
-    except (OSError, KeyError):
-        return 0  # not there yet, or being written
-
-
 def scores_kept(store):
     try:
         return len(ScoreStore(store))
@@ -92,9 +84,10 @@ def scores_kept(store):
 def start(argv, folder):
     """The command in a process group of its own (a terminal's foreground job), stderr to a file: a worker
     outliving its parent would hold a pipe open."""
-    err = open(folder / "stderr.txt", "w")
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=ENV, start_new_session=True)
+    err, out = open(folder / "stderr.txt", "w"), open(folder / "stdout.txt", "w")
+    process = subprocess.Popen(argv, stdout=out, stderr=err, env=ENV, start_new_session=True)
     err.close()
+    out.close()
     return process
 
 
@@ -130,7 +123,8 @@ def interrupted_line(folder):
 def test_ctrl_c_stops_fast_marks_the_run_and_resume_finishes_it_identically(whole, tmp_path):
     argv, partial = command("run", tmp_path)
     process = start(argv, tmp_path)
-    wait_for(process, lambda: rounds_done(partial) >= 1, "a finished round")
+    # The command says when a round is saved; the run file itself stays locked while it is written.
+    wait_for(process, lambda: "round 1:" in (tmp_path / "stdout.txt").read_text(), "a finished round")
     sent = time.perf_counter()
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group, workers included
     assert process.wait(timeout=60) == 130
