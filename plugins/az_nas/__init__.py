@@ -38,6 +38,7 @@ from tenas_kit.errors import TenasError
 from tenas_kit.hookspecs import hookimpl
 from tenas_kit.proxy import ZERO_COST_OPTIONS
 from tenas_kit.seeds import derive
+from tenaskit_builtins.flops import FlopCount
 
 # torch is imported inside the functions: plugins are imported while the CLI starts.
 
@@ -208,29 +209,15 @@ class Trainability(_Indicator):
     description = "AZ-NAS trainability: closeness to 1 of the cells' largest Jacobian singular value (higher is better)"
 
 
-class Complexity:
+class Complexity(FlopCount):
+    """AZ-NAS's complexity indicator is the FLOPs count: the flops proxy under AZ-NAS's name, so that an
+    AZ-NAS preset lists all four of its indicators."""
+
     name = "az_complexity"
     description = "AZ-NAS complexity: FLOPs (multiply-adds) of one image through the network (higher is better)"
-    higher_is_better = True
-    cli_options = ZERO_COST_OPTIONS
 
     def settings(self, options, space_defaults):
-        return {"network": network_role(options), "images": 1}
-
-    def prepare(self, ctx):
-        import torch
-
-        from tenaskit_builtins.flops import multiply_adds
-
-        network = ctx.network(ctx.settings["network"]).eval()  # eval: one image through BatchNorm
-        r = ctx.dataset.resolution
-        image = torch.zeros(1, 3, r, r, device=ctx.device)
-
-        def score(mask):
-            network.mask = mask
-            return float(multiply_adds(network, image))
-
-        return score
+        return {**super().settings(options, space_defaults), "network": network_role(options)}  # AZ-NAS's network
 
 
 @hookimpl
