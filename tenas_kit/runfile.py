@@ -6,10 +6,11 @@ so a file under its final name is always a finished run. Each round is a group
 data and flushed, and a resume drops any round group beyond it.
 
 Every value is checksummed (format 3): the file uses HDF5's checksummed
-metadata (object headers, B-trees, heaps: file format 1.10), every dataset is
-chunked with fletcher32, text is stored as fixed-length UTF-8 (variable-length
-strings live in HDF5's global heap, which has no checksum), and the attribute
-``sha256`` covers the JSON and text attributes besides. ``read`` validates
+metadata (superblock, object headers with their attributes, heaps: file format
+1.8), every dataset is chunked with fletcher32 and carries the sha256 of its
+contents in its header, text is stored as fixed-length UTF-8 (variable-length
+strings live in HDF5's global heap, which has no checksum), and the root
+attribute ``sha256`` covers the JSON and text attributes. ``read`` validates
 format, version, dtypes and shapes before it reads a value and refuses a file
 whose checksums fail; files of versions 1 and 2 have none and are read with a
 warning.
@@ -35,7 +36,10 @@ FORMAT = "tenas-kit run"
 # 2: each round records the ops it pruned by name (``rounds/NNN/pruned``). Version 1 files read as before.
 # 3: checksums (see above); labels and text attributes fixed-length UTF-8. Versions 1 and 2 read with a warning.
 FORMAT_VERSION = 3
-LIBVER = ("v110", "v110")
+# File format 1.8: checksummed superblock, object headers (attributes included) and heaps. Not 1.10,
+# whose superblock marks a file open for writing until it is closed: after a kill -9 the partial run
+# could then be neither resumed nor read without h5clear.
+LIBVER = ("v108", "v108")
 # The attributes ``sha256`` covers: what describes the run. The counters (rounds_done, complete,
 # interrupted) change as it runs and ``created`` differs between identical runs; HDF5's own
 # object-header checksums cover those.
@@ -369,11 +373,36 @@ def _array(group, name, kinds, version, size, ndim=None):
     declared = ds.size * (dtype.itemsize if dtype.kind != "O" else 16)
     if declared > size:
         raise Damaged(f"'{ds.name}' declares {ds.shape} entries, more than the file's {size} bytes hold")
-    if version >= 3 and (not ds.fletcher32 or ds.chunks is None):
-        raise Damaged(f"'{ds.name}' has no checksum")
+    if version >= 3:
+        if not ds.fletcher32 or ds.chunks is None:
+            raise Damaged(f"'{ds.name}' has no checksum")
+        _check_chunks(ds)
     if dtype.kind != "O" and ds.id.get_storage_size() < declared:
         raise Damaged(f"'{ds.name}' declares {ds.shape} entries but stores fewer bytes")
-    return ds[()]
+    values = ds[()]
+    # fletcher32 covers a chunk's bytes, not HDF5's index of where the chunks are: a damaged index can
+    # point at zeroed space, whose fletcher32 holds. The digest covers what was read, wherever from.
+    if version >= 3 and _plain(ds.attrs.get("sha256")) != _data_digest(values):
+        raise Damaged(f"'{ds.name}' fails its sha256 checksum")
+    return values
+
+
+def _check_chunks(ds):
+    """The chunk index of file format 1.8 has no checksum, and a chunk it loses reads as fill values,
+    which fletcher32 never sees: every chunk must be indexed, where it belongs, with its filters applied."""
+    expected = int(np.prod([-(-n // c) for n, c in zip(ds.shape, ds.chunks)])) if ds.size else 0
+    found = ds.id.get_num_chunks()
+    if found != expected:
+        raise Damaged(f"'{ds.name}' indexes {found} chunks, not {expected}")
+    offsets = set()
+    for i in range(expected):
+        info = ds.id.get_chunk_info(i)
+        inside = all(o % c == 0 and o < n for o, c, n in zip(info.chunk_offset, ds.chunks, ds.shape))
+        if info.filter_mask or info.size <= 4 or not inside:
+            raise Damaged(f"'{ds.name}' has a damaged chunk index")
+        offsets.add(info.chunk_offset)
+    if len(offsets) != expected:
+        raise Damaged(f"'{ds.name}' has a damaged chunk index")
 
 
 def _plain(value):
@@ -394,7 +423,14 @@ def _put(group, name, data):
     data = np.atleast_1d(np.asarray(data))
     chunks = tuple(max(1, n) for n in data.shape)
     maxshape = None if all(data.shape) else (None,) * data.ndim
-    group.create_dataset(name, data=data, chunks=chunks, maxshape=maxshape, fletcher32=True)
+    dataset = group.create_dataset(name, data=data, chunks=chunks, maxshape=maxshape, fletcher32=True)
+    dataset.attrs["sha256"] = np.bytes_(_data_digest(data).encode())
+
+
+def _data_digest(array):
+    """What a dataset holds, hashed: its type, shape and bytes. Kept in the dataset's (checksummed) header."""
+    array = np.ascontiguousarray(array)
+    return hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()
 
 
 def _set_text(attrs, **texts):

@@ -12,9 +12,9 @@ score a logarithmic number of times. Writers take an exclusive lock
 (``PATH.lock``); readers take none: they hold every file of one listing open
 before reading, and list again if a merge removed one in between.
 
-Every file is written with HDF5's checksummed metadata (file format 1.10) and
-fletcher32 on its datasets, and validated before anything is allocated from
-what it declares. A chunk whose checksum fails is reported in one line and
+Every file is written with HDF5's checksummed metadata (file format 1.10),
+fletcher32 on its datasets and the sha256 of each chunk of scores beside them,
+and validated before anything is allocated from what it declares. A chunk whose checksum fails is reported in one line and
 its scores are left out, so they are recomputed, never served; the next commit
 rewrites the file without it. Stores of format 1 (one file, no checksums) are
 upgraded in place when opened for writing and read with a warning otherwise.
@@ -49,6 +49,7 @@ KEY = np.dtype("S40")  # sha1 hex digest
 VALUE = np.dtype("<f8")
 RECORD_BYTES = KEY.itemsize + VALUE.itemsize
 CHUNK = 4096  # records per chunk: the unit a checksum covers and a damaged read loses
+DIGEST = 32  # bytes of a chunk's sha256
 FANOUT = 8  # segments of one level merged into one of the next
 BASE = 1024  # records a level-0 segment holds at most; each level up holds FANOUT times more
 LIBVER = ("v110", "v110")  # object headers, B-trees and heaps carry checksums from this format on
@@ -82,6 +83,7 @@ class _File:
     lo: int = 0
     hi: int = 0
     members: tuple = ()  # segment: the segments merged into it
+    digests: h5py.Dataset = None  # format 2: the sha256 of each chunk's keys and values
 
     def __len__(self):
         return self.keys.shape[0]
@@ -167,9 +169,15 @@ def _datasets(h5, size, checksummed):
     if checksummed:
         if not (keys.fletcher32 and values.fletcher32) or keys.chunks is None or keys.chunks != values.chunks:
             raise Damaged("datasets without fletcher32 checksums on matching chunks")
-        return keys, values, max(1, keys.chunks[0])
+        step = max(1, keys.chunks[0])
+        digests = h5.get("digests")
+        if (not isinstance(digests, h5py.Dataset) or digests.dtype != np.uint8 or not digests.fletcher32
+                or digests.shape != (-(-count // step), DIGEST)
+                or digests.id.get_storage_size() < digests.size):
+            raise Damaged("no sha256 for each of its chunks")
+        return keys, values, step, digests
     same = keys.chunks is not None and keys.chunks == values.chunks
-    return keys, values, max(1, keys.chunks[0] if same else count)
+    return keys, values, max(1, keys.chunks[0] if same else count), None
 
 
 def _inspect_root(h5, label, size):
@@ -181,13 +189,13 @@ def _inspect_root(h5, label, size):
         shown = version if version is not None else repr(found)
         raise TenasRuntimeError(f"score store '{label}' has format version {shown}; this tenas-kit reads versions "
                                 f"1 and {FORMAT_VERSION}: upgrade tenas-kit to use it.")
-    keys, values, step = _datasets(h5, size, checksummed=version >= 2)
+    keys, values, step, digests = _datasets(h5, size, checksummed=version >= 2)
     if version == 1:
         return _File(label, "", keys, values, step, version=1)
     store_id, folded = _text(h5.attrs.get("store_id")), _int(h5.attrs.get("folded_through"))
     if not store_id or folded is None or folded < 0:
         raise Damaged("no store id")
-    return _File(label, store_id, keys, values, step, folded=folded)
+    return _File(label, store_id, keys, values, step, folded=folded, digests=digests)
 
 
 def _inspect_segment(h5, name, size):
@@ -204,21 +212,34 @@ def _inspect_segment(h5, name, size):
     members = tuple(_text(m) for m in members)
     if not all(SEGMENT.match(m) for m in members):
         raise Damaged("a malformed member list")
-    keys, values, step = _datasets(h5, size, checksummed=True)
-    return _File(name, _text(attrs.get("store_id")) or "", keys, values, step, level=level, lo=lo, hi=hi, members=members)
+    keys, values, step, digests = _datasets(h5, size, checksummed=True)
+    return _File(name, _text(attrs.get("store_id")) or "", keys, values, step, level=level, lo=lo, hi=hi,
+                 members=members, digests=digests)
 
 
 def _chunks(file, damage):
     """The file's records, chunk by chunk, as (keys, values) lists; a chunk that fails is counted, not returned."""
     count = len(file)
-    for start in range(0, count, file.step):
+    try:
+        digests = None if file.digests is None else file.digests[()]
+    except UNREADABLE:
+        digests = np.zeros((-(-count // file.step), DIGEST), np.uint8)  # no chunk can match
+    for index, start in enumerate(range(0, count, file.step)):
         stop = min(count, start + file.step)
         try:
-            keys, values = file.keys[start:stop], file.values[start:stop]
+            keys, values = file.keys[start:stop], file.values[start:stop].astype(VALUE)
         except UNREADABLE:
             damage.chunk(file.label, stop - start)
             continue
-        yield keys.astype(str).tolist(), values.astype(np.float64).tolist()
+        # fletcher32 of zeros is zero: a chunk that came back zeroed (data and checksum) passes it.
+        if digests is not None and _digest(keys, values) != digests[index].tobytes():
+            damage.chunk(file.label, stop - start)
+            continue
+        yield keys.astype(str).tolist(), values.tolist()
+
+
+def _digest(keys, values):
+    return hashlib.sha256(np.ascontiguousarray(keys).tobytes() + np.ascontiguousarray(values).tobytes()).digest()
 
 
 def level_for(count):
@@ -271,6 +292,10 @@ def _write_file(final, attrs, keys, values):
         chunks, maxshape = ((min(len(keys), CHUNK),), (len(keys),)) if len(keys) else ((1,), (None,))
         for name, data in (("keys", keys), ("values", values)):
             h5.create_dataset(name, data=data, chunks=chunks, maxshape=maxshape, fletcher32=True)
+        digests = np.array([np.frombuffer(_digest(keys[i:i + CHUNK], values[i:i + CHUNK]), np.uint8)
+                            for i in range(0, len(keys), CHUNK)], dtype=np.uint8).reshape(-1, DIGEST)
+        h5.create_dataset("digests", data=digests, chunks=(max(1, min(len(digests), 1024)), DIGEST),
+                          maxshape=(None, DIGEST), fletcher32=True)
     temp = final.with_name(f".{final.name}.{HOST}.{os.getpid()}.tmp")
     try:
         with open(temp, "wb") as handle:

@@ -127,6 +127,24 @@ def test_a_flipped_byte_in_a_values_chunk_is_reported_in_one_line_and_recomputed
     assert warnings_of(capsys.readouterr()) == []
 
 
+def test_a_zeroed_chunk_whose_fletcher32_holds_is_caught(tmp_path, capsys):
+    """A block that comes back as zeros (data and checksum alike) passes fletcher32, whose sum of zeros is
+    zero; the chunk's sha256, kept beside the data, does not."""
+    path = tmp_path / "s.h5"
+    _, expected = filled(path, 2)
+    damaged = segments(path)[0]
+    with h5py.File(damaged, "r") as h5:
+        info = h5["values"].id.get_chunk_info(0)
+    content = bytearray(damaged.read_bytes())
+    content[info.byte_offset:info.byte_offset + info.size] = bytes(info.size)
+    damaged.write_bytes(bytes(content))
+    with h5py.File(damaged, "r") as h5:
+        assert not h5["values"][()].any()  # what HDF5 alone reads, without an error
+    capsys.readouterr()
+    assert ScoreStore(path, writable=False).read() == commit(1)
+    assert len(warnings_of(capsys.readouterr())) == 1
+
+
 def test_a_flipped_byte_in_the_root_keys_is_caught_after_a_merge_folded_everything(tmp_path, capsys):
     path = tmp_path / "s.h5"
     _, expected = filled(path, 3)
