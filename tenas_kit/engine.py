@@ -78,7 +78,7 @@ def search(plan, setup, config, session, reporter, run=None):
         started = time.perf_counter()
         measurements = measure(plan, setup, config, mask, candidates, round_index, reporter, session)
         decision = pruner.decide(space, mask, candidates, measurements, plan.pruner_settings)
-        if not decision.removed:
+        if np.array_equal(decision.mask, mask):
             raise TenasRuntimeError(f"pruner '{pruner.name}' removed nothing in round {round_index}; the search cannot end.")
         seconds = time.perf_counter() - started
         if run is not None:

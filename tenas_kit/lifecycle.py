@@ -136,19 +136,29 @@ class Search:
         if self.finished is not None:
             return SearchResult(self.finished["architecture"], self.path, True)
         reporter = reporter or Reporter()
-        run_file = RunFile.open(self.path, self.config.as_dict(), settings_of(self.plan), self.plan.images.description)
+        opened = []
+
+        def work(setup, session):
+            # The run file is created once the executor is up: an executor that cannot start (an unreachable
+            # cluster) leaves no file behind.
+            opened.append(RunFile.open(self.path, self.config.as_dict(), settings_of(self.plan),
+                                       self.plan.images.description))
+            return engine.search(self.plan, setup, self.config, session, reporter, opened[0])
+
         try:
-            arch, _, _ = execute(self.plan, self.config, self.plugins,
-                                 lambda setup, session: engine.search(self.plan, setup, self.config, session, reporter, run_file))
+            arch, _, _ = execute(self.plan, self.config, self.plugins, work)
         except BaseException as exc:
             stop = stopping.interruption(exc)
             if stop is None:
                 raise
-            run_file.mark_interrupted()
-            raise _interrupted(stop, f"{run_file.rounds_done} finished rounds kept in '{self.partial}' (marked "
+            if not opened:
+                raise _interrupted(stop, "stopped while starting; nothing was computed.") from None
+            opened[0].mark_interrupted()
+            raise _interrupted(stop, f"{opened[0].rounds_done} finished rounds kept in '{self.partial}' (marked "
                                      f"interrupted); rerun the same command with --resume to continue.") from None
         finally:
-            run_file.close()
+            if opened:
+                opened[0].close()
         return SearchResult(arch, self.path, False)
 
 

@@ -121,6 +121,7 @@ def plan(registry, config, open_data=True):
     pruner_options = own_options(pruner, config.options) if pruner else {}
     if config.combine != "rank_sum":
         pruner_options["combine"] = config.combine
+    pruner_options["seed"] = config.seed  # for a policy that samples; a pruner records only what it reads
     pruner_settings = pruner.settings(pruner_options, defaults) if pruner else {}
     return Plan(space, settings, pruner, pruner_settings, dataset, images, device, combine)
 

@@ -124,7 +124,7 @@ class PluginLoader:
                 loader_spec.loader.exec_module(module)
             except Exception as exc:
                 raise TenasRuntimeError(f"plugin file '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
-            return self.add(module, path.stem, f"file {path}")
+            return self._add_requested(module, path.stem, f"file {path}")
         try:
             module = importlib.import_module(spec)
         except ModuleNotFoundError as exc:
@@ -133,10 +133,21 @@ class PluginLoader:
             raise TenasError(f"no plugin module '{spec}'; pass an importable module name, a .py file or a directory.") from None
         except Exception as exc:
             raise TenasRuntimeError(f"plugin module '{spec}' failed to import: {type(exc).__name__}: {exc}") from None
-        return self.add(module, spec, f"module {spec}")
+        return self._add_requested(module, spec, f"module {spec}")
+
+    def _add_requested(self, module, name, origin):
+        """A plugin the user named on the command line: one that cannot load is an error, not a listing."""
+        before = len(self.registry.broken)
+        self.add(module, name, origin)
+        if len(self.registry.broken) > before:
+            problem = self.registry.broken[-1]
+            raise TenasError(f"plugin {problem.origin} cannot be used: {problem.reason}.")
 
     def add(self, module, name, origin):
         if self.pm.get_plugin(name) is not None:
+            taken_by = self.registry.plugins.get(name)
+            if taken_by != origin:  # the same plugin loaded twice is harmless; another of that name is not
+                self._broken(name, origin, f"the plugin name '{name}' is taken by {taken_by}; rename this one")
             return
         try:
             self.pm.register(module, name=name)

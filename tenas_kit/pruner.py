@@ -31,8 +31,14 @@ class Measurement:
 @dataclass
 class Decision:
     mask: np.ndarray
-    removed: list  # candidate indices
+    removed: list  # candidate indices whose move was taken
     columns: dict = field(default_factory=dict)  # per-candidate numbers worth recording, name -> array
+    # What the round pruned, by name, where the moves taken are not candidates of their own (a policy
+    # that measures sampled cells and prunes ops); by default the labels of the removed candidates.
+    pruned: list | None = None
+
+    def pruned_labels(self, candidates):
+        return list(self.pruned) if self.pruned is not None else [candidates[i].label for i in self.removed]
 
 
 class Pruner(Protocol):

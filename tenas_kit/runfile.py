@@ -177,7 +177,7 @@ class RunFile:
         width = max(len(c.key) for c in candidates)
         _put(group, "keys", np.array([list(c.key) + [-1] * (width - len(c.key)) for c in candidates]))
         _put(group, "labels", _utf8([c.label for c in candidates]))
-        _put(group, "pruned", _utf8([candidates[i].label for i in decision.removed]))
+        _put(group, "pruned", _utf8(decision.pruned_labels(candidates)))
         for m in measurements:
             sub = group.create_group(f"proxies/{m.proxy}")
             _put(sub, "base", m.base)

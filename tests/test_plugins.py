@@ -202,6 +202,18 @@ def test_plugins_dir_loads_every_python_file(registry, capsys, tmp_path):
     assert provided[("proxy", "aliveops")] == "first"
 
 
+@pytest.mark.parametrize("stem", ["presets", "ntk"])
+def test_a_plugin_file_named_like_an_installed_plugin_is_refused_in_one_line(registry, capsys, tmp_path, stem):
+    """Its hooks would be silently ignored otherwise: the name is how pluggy tells plugins apart."""
+    clash = tmp_path / f"{stem}.py"
+    shutil.copy(PLUGIN_FILES / "alive_ops.py", clash)
+    code, out, err = call(capsys, "plugins", "--json", "--plugin", clash)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [f"Error: plugin file {clash} cannot be used: the plugin name '{stem}' is "
+                                        f"taken by entry point tenaskit: {stem} = tenaskit_builtins.{stem}; "
+                                        "rename this one."]
+
+
 def install(site, dist, plugin, entry_name):
     """Copy a plugin file into ``site`` with a dist-info declaring it in the tenaskit group, as pip would."""
     shutil.copy(PLUGIN_FILES / f"{plugin}.py", site / f"{plugin}.py")

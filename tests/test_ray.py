@@ -199,12 +199,20 @@ def _archs(tmp_path):
 
 
 @needs_ray
-def test_an_unreachable_cluster_is_one_line_exit_1(workdir):
+@pytest.mark.parametrize("command", ["rank", "run"])
+def test_an_unreachable_cluster_is_one_line_exit_1_and_leaves_no_file(workdir, command):
     started = time.monotonic()
-    done = run(workdir, *rank_args("unreachable", "--executor", "ray", "--ray-address", "127.0.0.1:1"))
+    unreachable = ("--executor", "ray", "--ray-address", "127.0.0.1:1")
+    if command == "rank":
+        done = run(workdir, *rank_args("unreachable", *unreachable))
+    else:
+        done = run(workdir, "run", "--space", "nb201", "--proxies", "flops", "--data", "synthetic", "--out",
+                   "unreachable.h5", *unreachable)
     assert done.returncode == 1, done.stderr
     assert done.stderr.count("\n") == 1 and "cannot reach the Ray cluster at 127.0.0.1:1" in done.stderr, done.stderr
+    assert "\n\n" not in done.stdout and not done.stdout.startswith("\n")  # no blank line from a progress bar
     assert time.monotonic() - started < 120  # Ray alone would retry for minutes
+    assert sorted(p.name for p in workdir.glob("unreachable*")) == []  # no .partial waiting to be resumed
 
 
 @needs_ray

@@ -24,6 +24,7 @@ class RichReporter(Reporter):
             TextColumn("{task.fields[detail]}"),
             console=console,
             transient=True,
+            disable=not console.is_terminal,  # a log or a pipe gets the round lines, not a blank line per bar
         )
         self.task = None
 
@@ -44,10 +45,11 @@ class RichReporter(Reporter):
         self.progress.update(self.task, advance=1, detail=f"{proxy} r{repeat + 1} {label}")
 
     def round_finished(self, round_index, candidates, decision, seconds):
-        removed = ", ".join(candidates[i].label for i in decision.removed)
+        pruned = decision.pruned_labels(candidates)
+        removed = ", ".join(pruned)
         total = time.perf_counter() - self.started
         self.console.print(
-            f"round {round_index + 1}: pruned {len(decision.removed)} in {seconds:.1f} s "
+            f"round {round_index + 1}: pruned {len(pruned)} in {seconds:.1f} s "
             f"(total {total:.1f} s){': ' + removed if removed else ''}"
         )
 
@@ -72,6 +74,7 @@ class RankReporter(Reporter):
             TextColumn("[bold]ranking"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"), RateColumn(),
             TimeElapsedColumn(), TextColumn("ETA"),
             TimeRemainingColumn(), TextColumn("{task.fields[detail]}"), console=console, transient=True,
+            disable=not console.is_terminal,
         )
         self.task = None
         self.remaining = None  # cell -> scores left; None until the ranker says which cells it computes
