@@ -135,8 +135,9 @@ def combination_rule(registry, name):
     return rule_of(name)
 
 
-def apply_preset(registry, config, name):
-    """``--preset NAME``: the preset's proxies, weights and rule; its option values unless the user set them."""
+def apply_preset(registry, config, name, repeats_given=False):
+    """``--preset NAME``: the preset's proxies, weights and rule; its option values and repeats unless the
+    user set them."""
     preset = registry.get("preset", name)
     proxies = list(getattr(preset, "proxies", ()))
     if not proxies or not all(isinstance(n, str) and isinstance(w, (int, float)) and w > 0 for n, w in proxies):
@@ -145,6 +146,11 @@ def apply_preset(registry, config, name):
     combine = getattr(preset, "combine", "rank_sum")
     config.combine = preset.name if callable(combine) else combine
     config.options = {**getattr(preset, "options", {}), **{k: v for k, v in config.options.items() if v is not None}}
+    repeats = getattr(preset, "repeats", None)
+    if repeats is not None and not repeats_given:
+        if not isinstance(repeats, int) or repeats < 1:
+            raise TenasError(f"preset '{name}' asks for {repeats!r} repeats; fix its plugin (a positive integer).")
+        config.repeats = repeats
     return config
 
 

@@ -46,6 +46,7 @@ class Preset(Protocol):
     proxies: list  # [(proxy name, weight)]
     combine: str | Callable = "rank_sum"  # a rule of RULES by name, or a rule of the preset's own
     options: dict = {}  # option values the preset's proxies are meant to run with, e.g. {"proxy_network": "evaluation"}
+    repeats: int | None = None  # repeats per measurement unless the user gives --repeats (None: the command's default)
 
 
 def rule_of(combine):

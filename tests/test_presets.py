@@ -100,3 +100,32 @@ def test_an_unknown_preset_names_the_known_ones(tmp_path, capsys):
 def test_plugins_lists_presets(capsys):
     code, out, _ = call(capsys, "plugins", "--json")
     assert code == 0 and '"kind": "preset"' in out and '"name": "best"' in out
+
+
+@pytest.mark.parametrize("given, recorded", [((), 2), (("--repeats", "1"), 1)])
+def test_a_presets_repeats_apply_unless_repeats_is_given(tmp_path, capsys, register_plugin, given, recorded):
+    class Twice:
+        name, description, repeats = "twice", "flops, measured twice", 2
+        proxies, combine, options = [("flops", 1.0)], "rank_sum", {}
+
+    register_plugin(plugin_offering(register_presets=[Twice()]), "twice")
+    out = tmp_path / "run.h5"
+    code, _, err = call(capsys, "run", "--preset", "twice", "--data", "synthetic", "--executor", "serial",
+                        "--out", out, *given)
+    assert code == 0, err
+    run = read(out)
+    assert run["config"]["repeats"] == recorded
+    assert run["rounds"][0]["proxies"]["flops"]["values"].shape[0] == recorded
+
+
+def test_a_preset_with_bad_repeats_names_its_plugin(registry):
+    class Bad:
+        name, description, repeats = "bad", "zero repeats", 0
+        proxies, combine, options = [("flops", 1.0)], "rank_sum", {}
+
+    from tenas_kit.errors import TenasError
+    from tenas_kit.plan import apply_preset
+
+    registry.entries["preset"]["bad"] = type(registry.entries["preset"]["best"])(Bad(), "bad")
+    with pytest.raises(TenasError, match="preset 'bad' asks for 0 repeats"):
+        apply_preset(registry, SearchConfig(), "bad")

@@ -127,3 +127,28 @@ def test_too_few_samples_is_a_usage_error(bad):
     option = next(o for o in SampledPruner.cli_options if o.name == "prune_samples")
     with pytest.raises(click.BadParameter):
         option.type.convert(bad["prune_samples"], option, None)
+
+
+def test_a_search_with_the_sampled_pruner_records_what_it_pruned_and_repeats_exactly(tmp_path):
+    import tenas_kit
+    from tenas_kit import SearchConfig
+    from tenas_kit.runfile import read
+
+    def search(name, seed):
+        config = SearchConfig(proxies=[("flops", 1.0), ("synflow", 1.0)], pruner="sampled", data="synthetic",
+                              repeats=1, seed=seed, options={"prune_samples": 10})
+        _, path = tenas_kit.search(config, out=tmp_path / name, executor="serial")
+        return read(path)
+
+    first, again, other = search("a.h5", 3), search("b.h5", 3), search("c.h5", 4)
+    assert first["settings"]["pruner"]["sampled"] == {"prune_number": 1, "samples": 10, "seed": 3}
+    assert len(first["rounds"]) == 3  # NB201: none removed at the start, then 4 ops to 1 on every edge
+    for round_ in first["rounds"]:
+        assert round_["labels"] == [f"cell {i}" for i in range(10)]
+        assert len(round_["pruned"]) == 6 and all(p.count("/") == 2 for p in round_["pruned"])  # one op per edge
+    assert first["architecture"] == again["architecture"]
+    for a, b in zip(first["rounds"], again["rounds"]):
+        assert a["pruned"] == b["pruned"]
+        assert (a["proxies"]["synflow"]["values"] == b["proxies"]["synflow"]["values"]).all()
+    assert any((a["proxies"]["flops"]["values"] != b["proxies"]["flops"]["values"]).any()
+               for a, b in zip(first["rounds"], other["rounds"]))  # another seed draws other cells

@@ -82,4 +82,5 @@ def apply_preset(config, preset, plugins):
     from tenas_kit.plan import apply_preset as apply
     from tenas_kit.plugins import registry
 
-    return apply(registry(plugins), config, preset)
+    repeats_given = click.get_current_context().get_parameter_source("repeats") not in (ParameterSource.DEFAULT, None)
+    return apply(registry(plugins), config, preset, repeats_given)

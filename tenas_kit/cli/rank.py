@@ -39,7 +39,8 @@ def register(cli, console, plugin_option, parse_proxies, registry):
     @click.option("--dataset", default="cifar10", show_default=True)
     @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-    @click.option("--repeats", type=limits.REPEATS, default=3, show_default=True)
+    @click.option("--repeats", type=limits.REPEATS, default=3, show_default=True,
+                  help="Repeats averaged per score (a preset may set its own).")
     @click.option("--init", type=click.Choice(["pytorch", "kaiming"]), default="pytorch", show_default=True)
     @click.option("--executor", default="process", show_default=True,
                   help="Where scoring jobs run (tenaskit plugins lists executors); results do not depend on it.")

@@ -25,7 +25,8 @@ from tenas_kit.plan import SearchConfig
 @click.option("--dataset", default="cifar10", show_default=True, help="Normalisation and class count preset.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--repeats", type=limits.REPEATS, default=3, show_default=True, help="Repeats averaged per measurement.")
+@click.option("--repeats", type=limits.REPEATS, default=3, show_default=True,
+              help="Repeats averaged per measurement (a preset may set its own).")
 @click.option("--init", type=click.Choice(["pytorch", "kaiming"]), default="pytorch", show_default=True,
               help="pytorch: reference code's effective init; kaiming: the paper's, redrawn per repeat.")
 @click.option("--executor", default="process", show_default=True,
