@@ -107,9 +107,11 @@ class Proxy(Protocol):
         """A scorer for the round's masks; see ProxyContext for the weights and data it may draw."""
 
 
-def network_role(options):
-    """Which of the space's networks a zero-cost proxy scores (``--proxy-network``)."""
-    return options.get("proxy_network") or "supernet"
+def network_role(options, space_defaults, default="supernet"):
+    """Which of the space's networks a zero-cost proxy scores: ``--proxy-network``; else the space's
+    ``proxy_network`` default, where only that role holds what a search measures (DARTS's evaluation
+    network is built from one genotype, not a supernet); else the proxy's own default."""
+    return options.get("proxy_network") or space_defaults.get("proxy_network") or default
 
 
 # Options shared by the zero-cost proxies; a plugin lists them in its ``cli_options`` (the CLI adds each once).
@@ -141,7 +143,7 @@ class BatchProxy:
         return {
             "batch_size": int(options.get("proxy_batch_size") or 64),
             "init": options.get("init") or "pytorch",
-            "network": network_role(options),
+            "network": network_role(options, space_defaults),
         }
 
     def prepare(self, ctx):

@@ -372,6 +372,25 @@ def test_meco_term_sets_the_undefined_correlations_of_a_constant_channel_to_zero
     assert min_correlation_eigenvalue(torch.from_numpy(rows)) == pytest.approx(min_eigenvalue_numpy(rows), abs=1e-12)
 
 
+def test_meco_term_of_a_single_channel_output_is_zero():
+    """One row has no correlation matrix (corrcoef returns a scalar): the term adds nothing, as a single
+    column does. DARTS's search network has such outputs."""
+    from tenaskit_builtins.meco import min_correlation_eigenvalue
+
+    single = torch.randn(1, 1, 4, 4)
+    assert min_correlation_eigenvalue(single) == 0.0
+
+
+@pytest.mark.parametrize("space, role", [("nb201", "evaluation"), ("darts", "supernet")])
+def test_meco_scores_the_papers_network_where_a_search_can_use_it(registry, space, role):
+    """DARTS's evaluation network is built from one genotype: a search's supernets need the search network."""
+    config = SearchConfig(space=space, proxies=[("meco", 1.0)], data="synthetic", repeats=1)
+    settings = make_plan(registry, config, open_data=False).proxies[0][2]
+    assert settings["network"] == role
+    config.options["proxy_network"] = "thin" if space == "nb201" else "evaluation"
+    assert make_plan(registry, config, open_data=False).proxies[0][2]["network"] == config.options["proxy_network"]
+
+
 # --- SWAP -------------------------------------------------------------------------------------------------
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from tenas_kit.errors import TenasError
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.proxy import ZERO_COST_OPTIONS
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 from tenas_kit.seeds import derive
 from tenaskit_builtins.flops import FlopCount
 
@@ -134,8 +134,8 @@ def indicators(network, inputs, draw):
     return {k: (-np.inf if np.isnan(v) else v) for k, v in values.items()}
 
 
-def network_role(options):
-    return options.get("proxy_network") or DEFAULT_NETWORK
+def az_network(options, space_defaults):
+    return network_role(options, space_defaults, DEFAULT_NETWORK)
 
 
 class _Indicator:
@@ -150,7 +150,7 @@ class _Indicator:
             "batch_size": int(options.get("proxy_batch_size") or 64),
             "init": "kaiming_fan_in",  # AZ-NAS initialises every network so before scoring: part of the score
             "input": "gaussian",  # the NB201 code draws N(0, 1) inputs for AZ-NAS, not images
-            "network": network_role(options),
+            "network": az_network(options, space_defaults),
             "bn": "train",
         }
 
@@ -217,7 +217,7 @@ class Complexity(FlopCount):
     description = "AZ-NAS complexity: FLOPs (multiply-adds) of one image through the network (higher is better)"
 
     def settings(self, options, space_defaults):
-        return {**super().settings(options, space_defaults), "network": network_role(options)}  # AZ-NAS's network
+        return {**super().settings(options, space_defaults), "network": az_network(options, space_defaults)}  # AZ-NAS's network
 
 
 @hookimpl

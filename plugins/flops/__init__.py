@@ -25,7 +25,7 @@ class FlopCount:
 
     def settings(self, options, space_defaults):
         # The resolution comes with --dataset, already part of every run and cache key.
-        return {"network": network_role(options), "images": 1}
+        return {"network": network_role(options, space_defaults), "images": 1}
 
     def prepare(self, ctx):
         import torch

@@ -26,7 +26,7 @@ reference keeps the modules' default initialisation).
 from __future__ import annotations
 
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.proxy import ZERO_COST_OPTIONS
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 
 # torch is imported inside the functions: plugins are imported while the CLI starts.
 
@@ -41,6 +41,8 @@ def min_correlation_eigenvalue(output):
     rows = rows.reshape(rows.shape[0], -1)
     if rows.shape[1] < 2:
         return 0.0  # a single column has no correlation: the matrix is all NaN, set to 0
+    if rows.shape[0] < 2:
+        return 0.0  # one row: corrcoef gives a scalar, not a matrix (the reference would stop here)
     corr = torch.corrcoef(rows)
     corr[~torch.isfinite(corr)] = 0
     return float(torch.linalg.eigvalsh(corr).min())
@@ -76,7 +78,7 @@ class MeCo:
     def settings(self, options, space_defaults):
         # One image by definition (the reference reads only the first sample); --proxy-batch-size does not apply.
         return {"images": 1, "init": options.get("init") or "pytorch",
-                "network": options.get("proxy_network") or DEFAULT_NETWORK}
+                "network": network_role(options, space_defaults, DEFAULT_NETWORK)}
 
     def prepare(self, ctx):
         network = ctx.network(ctx.settings["network"])

@@ -36,7 +36,7 @@ class ParameterCount:
 
     def settings(self, options, space_defaults):
         # Weights and data do not change a count; only which network is counted does.
-        return {"network": network_role(options)}
+        return {"network": network_role(options, space_defaults)}
 
     def prepare(self, ctx):
         import torch

@@ -34,7 +34,7 @@ import click
 import numpy as np
 
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.proxy import ZERO_COST_OPTIONS
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 from tenas_kit.seeds import derive
 
 # torch is imported inside the functions: plugins are imported while the CLI starts.
@@ -105,7 +105,7 @@ class SWAP:
             "repeats": REPEATS,
             "init": "gaussian",
             "augmented": False,
-            "network": options.get("proxy_network") or DEFAULT_NETWORK,
+            "network": network_role(options, space_defaults, DEFAULT_NETWORK),
             "mu": "full-network" if mu is None else mu,
             "sigma": "mu^2" if sigma is None else sigma,
         }

@@ -51,7 +51,7 @@ class Synflow:
 
     def settings(self, options, space_defaults):
         # Data-free: no batch size, no images; the weights' magnitudes still depend on --init.
-        return {"init": options.get("init") or "pytorch", "network": network_role(options), "bn": "eval"}
+        return {"init": options.get("init") or "pytorch", "network": network_role(options, space_defaults), "bn": "eval"}
 
     def prepare(self, ctx):
         network = linearise(ctx.network(ctx.settings["network"]))

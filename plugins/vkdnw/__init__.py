@@ -42,7 +42,7 @@ import numpy as np
 
 from tenas_kit.errors import TenasError
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.proxy import ZERO_COST_OPTIONS
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 from tenas_kit.seeds import derive
 
 # torch is imported inside the functions: plugins are imported while the CLI starts.
@@ -182,7 +182,7 @@ class VKDNW:
             "batch_size": int(options.get("proxy_batch_size") or 64),
             "init": "kaiming_fan_in",  # part of the score: VKDNW initialises every network so
             "input": "gaussian",  # the NB201 code's default: N(0, 1) inputs
-            "network": options.get("proxy_network") or DEFAULT_NETWORK,
+            "network": network_role(options, space_defaults, DEFAULT_NETWORK),
             "bn": "eval",
             "tensors": 128,
             "smoothing": 0.05,

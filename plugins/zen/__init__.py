@@ -86,7 +86,7 @@ class Zen:
         return {
             "batch_size": int(options.get("proxy_batch_size") or 64),
             "init": "gaussian",  # part of the score's definition, not --init
-            "network": network_role(options),
+            "network": network_role(options, space_defaults),
             "mixup_gamma": 1e-2,
         }
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.proxy import ZERO_COST_OPTIONS
+from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
 
 # torch is imported inside the functions: plugins are imported while the CLI starts.
 
@@ -66,7 +66,7 @@ class ZiCo:
             "batch_size": int(options.get("proxy_batch_size") or 64),
             "batches": BATCHES,
             "init": options.get("init") or "pytorch",
-            "network": options.get("proxy_network") or DEFAULT_NETWORK,
+            "network": network_role(options, space_defaults, DEFAULT_NETWORK),
             "loss": "cross_entropy",
         }
 
