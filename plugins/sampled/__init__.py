@@ -49,22 +49,32 @@ class SampledPruner(TenasPruner):
         if len(candidates[0].key) != 1:  # an edge round
             return super().decide(space, mask, candidates, measurements, settings)
         combined = combined_ranks(measurements, settings)
-        op_score = np.full(mask.shape, np.nan)
-        stacked = np.stack([c.mask for c in candidates])  # (samples, cells, edges, ops)
-        for index in zip(*np.nonzero(mask)):
-            using = stacked[(slice(None), *index)]
-            op_score[index] = combined[using].mean()
-        new_mask, pruned = mask.copy(), []
-        for cell, edge in zip(*np.nonzero(mask.sum(axis=2) > 1)):
-            alive = np.flatnonzero(mask[cell, edge])
-            quota = min(settings["prune_number"], len(alive) - 1)
-            # Worst first (highest mean combined rank); ties go to the op listed last, a fixed order.
-            worst = sorted(alive, key=lambda op: (-op_score[cell, edge, op], -op))[:quota]
-            for op in sorted(worst):
-                new_mask[cell, edge, op] = False
-                pruned.append(space.layout.label(cell, edge, op))
-        columns = {"combined_rank": combined}
-        return Decision(new_mask, [], columns, pruned=pruned)
+        scores = op_scores(mask, [c.mask for c in candidates], combined)
+        new_mask, pruned = prune_worst(space, mask, scores, settings["prune_number"])
+        return Decision(new_mask, [], {"combined_rank": combined}, pruned=pruned)
+
+
+def op_scores(mask, cells, combined):
+    """Each alive op's mean combined rank over the sampled cells that use it."""
+    stacked = np.stack(cells)  # (samples, cells, edges, ops)
+    scores = np.full(mask.shape, np.nan)
+    for index in zip(*np.nonzero(mask)):
+        scores[index] = combined[stacked[(slice(None), *index)]].mean()
+    return scores
+
+
+def prune_worst(space, mask, scores, prune_number):
+    """On every edge with a choice, remove the ``prune_number`` ops of highest score (never the last op)."""
+    new_mask, pruned = mask.copy(), []
+    for cell, edge in zip(*np.nonzero(mask.sum(axis=2) > 1)):
+        alive = np.flatnonzero(mask[cell, edge])
+        quota = min(prune_number, len(alive) - 1)
+        # Ties go to the op listed last: a fixed order, so a rerun prunes the same op.
+        worst = sorted(alive, key=lambda op: (-scores[cell, edge, op], -op))[:quota]
+        for op in sorted(worst):
+            new_mask[cell, edge, op] = False
+            pruned.append(space.layout.label(cell, edge, op))
+    return new_mask, pruned
 
 
 def rng_for(mask, seed):
