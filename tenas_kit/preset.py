@@ -32,7 +32,7 @@ def log_rank_sum(ranks, weights):
         ascending = len(r) + 1 - r
         term = w * np.log(ascending / len(r))
         total = term if total is None else total + term
-    return -total
+    return 0.0 - total  # not -total: the best possible item would print as -0.0
 
 
 RULES = {"rank_sum": rank_sum, "log_rank_sum": log_rank_sum}

@@ -31,6 +31,8 @@ def test_log_rank_sum_follows_az_nas_worked_by_hand():
     # Unlike the rank sum, a cell last on one proxy loses to a cell middling on both.
     assert np.argmin(log_rank_sum([[1, 2, 3], [3, 1, 2]], [1.0, 1.0])) == 1
     assert rank_sum([[1, 2, 3], [3, 2, 1]], [1.0, 1.0]).tolist() == [4, 4, 4]
+    # The best possible item scores 0, printed as 0.0 in results files, not -0.0.
+    assert not np.signbit(log_rank_sum([[1, 2]], [1.0])[0])
 
 
 def test_a_preset_ranks_like_its_proxies_with_its_rule(tmp_path, registry):
