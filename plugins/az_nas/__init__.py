@@ -134,10 +134,6 @@ def indicators(network, inputs, draw):
     return {k: (-np.inf if np.isnan(v) else v) for k, v in values.items()}
 
 
-def az_network(options, space_defaults):
-    return network_role(options, space_defaults, DEFAULT_NETWORK)
-
-
 class _Indicator:
     """One AZ-NAS indicator; the three of one forward and backward pass share their work."""
 
@@ -150,7 +146,7 @@ class _Indicator:
             "batch_size": int(options.get("proxy_batch_size") or 64),
             "init": "kaiming_fan_in",  # AZ-NAS initialises every network so before scoring: part of the score
             "input": "gaussian",  # the NB201 code draws N(0, 1) inputs for AZ-NAS, not images
-            "network": az_network(options, space_defaults),
+            "network": network_role(options, space_defaults, DEFAULT_NETWORK),
             "bn": "train",
         }
 
@@ -217,7 +213,7 @@ class Complexity(FlopCount):
     description = "AZ-NAS complexity: FLOPs (multiply-adds) of one image through the network (higher is better)"
 
     def settings(self, options, space_defaults):
-        return {**super().settings(options, space_defaults), "network": az_network(options, space_defaults)}  # AZ-NAS's network
+        return {**super().settings(options, space_defaults), "network": network_role(options, space_defaults, DEFAULT_NETWORK)}  # AZ-NAS's network
 
 
 @hookimpl

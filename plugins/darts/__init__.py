@@ -41,9 +41,8 @@ class Darts:
         # TE-NAS reference: batch 24 and 2 ops pruned per round on ImageNet, 14 and 3 otherwise.
         # Zero-cost proxies score the search network: the evaluation network holds one genotype, not the
         # supernets a search measures (--proxy-network evaluation still chooses it for a ranking).
-        if dataset == "imagenet":
-            return {"batch_size": 24, "prune_number": 2, "proxy_network": "supernet"}
-        return {"batch_size": 14, "prune_number": 3, "proxy_network": "supernet"}
+        sizes = {"batch_size": 24, "prune_number": 2} if dataset == "imagenet" else {"batch_size": 14, "prune_number": 3}
+        return {**sizes, "proxy_network": "supernet"}
 
     def network(self, mask, role, num_classes, in_channels=3):
         # torch: only once a network is built

@@ -18,7 +18,7 @@ import numpy as np
 
 from tenas_kit.hookspecs import hookimpl
 from tenas_kit.pruner import Candidate, Decision
-from tenaskit_builtins.tenas import TenasPruner
+from tenaskit_builtins.tenas import TenasPruner, combine
 from tenaskit_builtins.tenas.rules import sorted_dense_ranks
 
 DEFAULT_SAMPLES = 40
@@ -93,13 +93,9 @@ def sample_cells(mask, count, rng):
 
 
 def combined_ranks(measurements, settings):
-    """Each sampled cell's combined rank: per proxy a dense rank (0 the best cell), then the run's rule."""
-    from tenas_kit import plugins
-    from tenas_kit.plan import combination_rule
-
+    """Each sampled cell's combined rank: per proxy a dense rank (1 the best cell), then the run's rule."""
     ranks = [sorted_dense_ranks(m.values.mean(axis=0), descending=m.higher_is_better)[0] + 1 for m in measurements]
-    rule = combination_rule(plugins.registry(), settings.get("combine", "rank_sum"))
-    return np.asarray(rule(ranks, [m.weight for m in measurements]), dtype=float)
+    return combine(ranks, measurements, settings)
 
 
 @hookimpl

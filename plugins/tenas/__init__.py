@@ -75,11 +75,7 @@ class TenasPruner:
             first_order = order if first_order is None else first_order
         if settings.get("combine", "rank_sum") != "rank_sum":
             # A preset's rule (tenas_kit.preset) in place of the rank sum; the sum above stays TE-NAS's own.
-            from tenas_kit import plugins
-            from tenas_kit.plan import combination_rule
-
-            rule = combination_rule(plugins.registry(), settings["combine"])
-            importance = np.asarray(rule(all_ranks, [m.weight for m in measurements]), dtype=float)
+            importance = combine(all_ranks, measurements, settings)
         # Ties in the rank sum keep the first proxy's order, as the reference's stable sort does.
         position = {index: p for p, index in enumerate(first_order)}
         by_importance = sorted(range(len(candidates)), key=lambda i: (importance[i], position[i]))
@@ -107,6 +103,15 @@ class TenasPruner:
                 taken[group] = taken.get(group, 0) + 1
                 removed.append(i)
         return removed
+
+
+def combine(ranks, measurements, settings):
+    """The run's rule (``settings['combine']``, TE-NAS's rank sum when absent) over per-proxy ranks."""
+    from tenas_kit import plugins
+    from tenas_kit.plan import combination_rule
+
+    rule = combination_rule(plugins.registry(), settings.get("combine", "rank_sum"))
+    return np.asarray(rule(ranks, [m.weight for m in measurements]), dtype=float)
 
 
 @hookimpl

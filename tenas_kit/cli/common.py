@@ -77,10 +77,14 @@ def apply_preset(config, preset, plugins):
     """``--preset NAME`` replaces the proxies and their rule; naming --proxies as well is contradictory."""
     if preset is None:
         return config
-    if click.get_current_context().get_parameter_source("proxies") not in (ParameterSource.DEFAULT, None):
+    if _given("proxies"):
         raise TenasError("give --proxies or --preset, not both: a preset names its own proxies.")
     from tenas_kit.plan import apply_preset as apply
     from tenas_kit.plugins import registry
 
-    repeats_given = click.get_current_context().get_parameter_source("repeats") not in (ParameterSource.DEFAULT, None)
-    return apply(registry(plugins), config, preset, repeats_given)
+    return apply(registry(plugins), config, preset, repeats_given=_given("repeats"))
+
+
+def _given(name):
+    """Whether the user typed the option, as opposed to its default."""
+    return click.get_current_context().get_parameter_source(name) not in (ParameterSource.DEFAULT, None)

@@ -46,11 +46,10 @@ class RichReporter(Reporter):
 
     def round_finished(self, round_index, candidates, decision, seconds):
         pruned = decision.pruned_labels(candidates)
-        removed = ", ".join(pruned)
         total = time.perf_counter() - self.started
         self.console.print(
             f"round {round_index + 1}: pruned {len(pruned)} in {seconds:.1f} s "
-            f"(total {total:.1f} s){': ' + removed if removed else ''}"
+            f"(total {total:.1f} s){': ' + ', '.join(pruned) if pruned else ''}"
         )
 
 
