@@ -38,4 +38,19 @@ def rank(config=None, archs=None, archs_file=None, sample=None, every=False, sto
                           **overrides)
 
 
-__all__ = ["SearchConfig", "TenasError", "rank", "search", "__version__"]
+def train(arch=None, space=None, run=None, data=None, reporter=None, **settings):
+    """Train a cell, or finish an interrupted training; returns a training.lifecycle.TrainResult.
+
+    The cell is ``run`` (a run file's found architecture) or ``arch`` (its text, or a file holding it) of
+    ``space`` (default: the one space that reads it). ``data`` as ``--data`` takes it; ``dataset``, ``recipe``
+    (default: the space's), ``seed``, ``device``, ``precision``, ``subset``, ``holdout``, ``export`` (paths
+    ending in .pt or .onnx) and ``out`` (default: ``runs/train-<settings>.h5``) as the command's options; any
+    recipe field as a keyword, e.g. ``epochs=3``. A finished file with the same settings is returned as it is;
+    ``OUT.partial`` resumes, to the result an unbroken run gives.
+    """
+    from tenas_kit.training import lifecycle
+
+    return lifecycle.train(arch, reporter, space=space, run=run, data=data, **settings)
+
+
+__all__ = ["SearchConfig", "TenasError", "rank", "search", "train", "__version__"]

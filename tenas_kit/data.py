@@ -40,7 +40,9 @@ class ImageSource(Protocol):
     """What ``DataSource.open`` returns: the images of one ``--data`` value at the dataset's resolution."""
 
     description: str
-    fingerprint: str = ""  # changes when the images change (score keys, jobs); empty: the description stands in
+    # A hash of the content (pixels or files, and labels): it names the images in score keys and jobs, so any
+    # changed image must change it. Empty: the description stands in.
+    fingerprint: str = ""
 
     def __len__(self) -> int: ...
 
@@ -65,21 +67,41 @@ class DataSource(Protocol):
 
     def open(self, spec: str, dataset: Dataset) -> ImageSource: ...
 
+    @optional
+    def open_split(self, spec: str, dataset: Dataset, split: str) -> ImageSource | None:
+        """The images of ``split``, ``"train"`` or ``"test"``, for ``tenaskit train``; None when the data holds no
+        such split (the trainer then holds some training images out). Without it, ``open`` gives the training
+        images and there is no test split."""
 
-def open_images(registry, spec, dataset):
-    """Open ``--data``: ``name:arg`` picks a source by name, otherwise the first that claims it."""
+
+def find_source(registry, spec):
+    """``(source, its argument)`` for ``--data spec``: ``name:arg`` picks a source by name, otherwise the first
+    that claims it."""
     sources = sorted(registry.all("data_source"), key=lambda s: -getattr(s, "priority", 0))
     name, sep, arg = spec.partition(":")
     if sep and name in registry.names("data_source") and len(name) > 1:
-        source, spec = registry.get("data_source", name), arg
-    else:
-        source = next((s for s in sources if s.claims(spec)), None)
+        return registry.get("data_source", name), arg
+    source = next((s for s in sources if s.claims(spec)), None)
     if source is None:
         names = ", ".join(s.name for s in sources)
         raise TenasError(
             f"no data source understands --data '{spec}': give an existing image directory "
             f"(ImageFolder, CIFAR root, ImageNet16 pickles) or one of: {names}."
         )
+    return source, spec
+
+
+def open_split(registry, spec, dataset, split):
+    """The ``split`` (``"train"`` or ``"test"``) of ``--data spec``, or None where the data has no such split."""
+    source, spec = find_source(registry, spec)
+    if hasattr(source, "open_split"):
+        return source.open_split(spec, dataset, split)
+    return source.open(spec, dataset) if split == "train" else None
+
+
+def open_images(registry, spec, dataset):
+    """Open ``--data``: ``name:arg`` picks a source by name, otherwise the first that claims it."""
+    source, spec = find_source(registry, spec)
     images = source.open(spec, dataset)
     if len(images) == 0:
         raise TenasError(f"--data '{spec}' holds no images; point it at a directory with image files.")

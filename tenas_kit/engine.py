@@ -61,6 +61,25 @@ def _chunks(count, size):
     return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
 
 
+def prune_round(plan, setup, config, mask, round_index, session, reporter):
+    """One round: the policy's candidates for ``mask``, every proxy's measurements, the policy's decision, as
+    ``(candidates, measurements, decision)``; None when the policy offers no candidate (the search is over)."""
+    space, pruner = plan.space, plan.pruner
+    mask.setflags(write=False)  # the round's mask is recorded and compared with the decision: a policy copies it
+    candidates = pruner.candidates(space, mask, plan.pruner_settings)
+    if not candidates:
+        return None
+    for candidate in candidates:
+        candidate.mask.setflags(write=False)  # shared by the jobs that score it
+    steps = sum(config.repeats * (1 + len(candidates)) for _ in plan.proxies)
+    reporter.round_started(round_index, candidates, steps)
+    measurements = measure(plan, setup, config, mask, candidates, round_index, reporter, session)
+    decision = pruner.decide(space, mask, candidates, measurements, plan.pruner_settings)
+    if np.array_equal(decision.mask, mask):
+        raise TenasRuntimeError(f"pruner '{pruner.name}' removed nothing in round {round_index}; the search cannot end.")
+    return candidates, measurements, decision
+
+
 def search(plan, setup, config, session, reporter, run=None):
     """Run (or resume) a search; ``run`` is a runfile.RunFile that records each round. Returns
     ``(architecture text, final mask, final measurements)``; the numbers do not depend on the executor."""
@@ -70,16 +89,11 @@ def search(plan, setup, config, session, reporter, run=None):
     if run is not None and run.rounds_done:
         round_index, mask = run.rounds_done, run.last_mask()
     while True:
-        candidates = pruner.candidates(space, mask, plan.pruner_settings)
-        if not candidates:
-            break
-        steps = sum(config.repeats * (1 + len(candidates)) for _ in plan.proxies)
-        reporter.round_started(round_index, candidates, steps)
         started = time.perf_counter()
-        measurements = measure(plan, setup, config, mask, candidates, round_index, reporter, session)
-        decision = pruner.decide(space, mask, candidates, measurements, plan.pruner_settings)
-        if np.array_equal(decision.mask, mask):
-            raise TenasRuntimeError(f"pruner '{pruner.name}' removed nothing in round {round_index}; the search cannot end.")
+        done = prune_round(plan, setup, config, mask, round_index, session, reporter)
+        if done is None:
+            break
+        candidates, measurements, decision = done
         seconds = time.perf_counter() - started
         if run is not None:
             run.write_round(round_index, mask, candidates, measurements, decision, seconds)

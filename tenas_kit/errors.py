@@ -25,6 +25,10 @@ class TenasRuntimeError(TenasError):
     exit_code = 1
 
 
+class PluginFailure(TenasRuntimeError):
+    """A plugin's own code raised; its traceback (``--debug``) ends in the plugin's line that raised."""
+
+
 class Interrupted(Exception):
     """Ctrl-C, after the command saved what was finished; the message says how to resume."""
 

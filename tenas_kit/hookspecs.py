@@ -49,5 +49,17 @@ def register_presets(register):
 
 
 @hookspec
+def register_benchmarks(register):
+    """Register benchmark tables, measured accuracies of a space's cells: ``register(benchmark)``
+    (``tenas_kit.benchmark.Benchmark``)."""
+
+
+@hookspec
+def register_recipes(register):
+    """Register training recipes, how ``tenaskit train`` trains a cell: ``register(recipe)``
+    (``tenas_kit.recipe.Recipe``)."""
+
+
+@hookspec
 def register_commands(cli):
     """Add Click commands to the ``tenaskit`` command group."""

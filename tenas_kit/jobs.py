@@ -5,9 +5,13 @@ proxy draws its weights and data from seeds, never from call order, so a job
 gives the same number in whichever process or machine runs it. The payload is
 small and picklable. It names its images (the ``--data`` value and their
 fingerprint) instead of carrying them: the process that runs it opens them and
-refuses to score if it found other images. Every scoring process runs PyTorch
-on one thread: intra-op threading would change summation order (and so the
-last bits) with the machine's core count.
+refuses to score if it found other images. A job runs PyTorch on one thread,
+and puts the thread count back when it ends.
+
+Jobs are safe side by side, on threads of one process too: a job draws from
+generators of its own, never PyTorch's global one; a prepared scorer (its
+network's mask is set per call) serves one job at a time; the process-wide
+settings a job needs are held as ``tenas_kit.nn.switches`` describes.
 
 A worker that cannot read the driver's paths (another machine) is handed the
 images instead: its executor calls ``provide_images`` with what the driver
@@ -17,19 +21,21 @@ opened (``images_of``), and the plans of that fingerprint use them.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from tenas_kit import plugins
-from tenas_kit.errors import TenasError, TenasRuntimeError
+from tenas_kit.errors import PluginFailure, TenasError, TenasRuntimeError
 from tenas_kit.plan import SearchConfig, plan as make_plan
 
 KEEP_SCORERS = 16  # prepared scorers kept per process: a round's proxies and repeats, not a whole search
 
 _plans = {}  # setup key -> Plan, per process
-_scorers = {}  # (setup key, proxy, seed, data seed, round, repeat) -> scorer; only the latest few are kept
+_scorers = {}  # (setup key, proxy, seed, data seed, round, repeat) -> idle scorers; only the latest few keys kept
 _provided = {}  # images fingerprint -> image source an executor handed to this process
+_shared = threading.Lock()  # over _plans and _scorers, for jobs running on threads side by side
 
 
 @dataclass(frozen=True)
@@ -75,20 +81,17 @@ def setup_for(plan, config, extra_plugins=()):
 
 
 def run(job):
-    import torch
+    from tenas_kit.nn.switches import THREADS
 
-    if torch.get_num_threads() != 1:
-        torch.set_num_threads(1)
-    plan = _plan(job.setup)
-    key = (job.setup.key, job.proxy, job.seed, job.data_seed, job.round, job.repeat)
-    proxy = plan.proxies[job.proxy][0]
-    if key not in _scorers:
-        if len(_scorers) >= KEEP_SCORERS:
-            del _scorers[next(iter(_scorers))]
-        _scorers[key] = _prepare(plan, job)
-    score = _scorers[key]
-    return [_as_number(proxy, label, _guarded(proxy, f"its scorer, on {label},", score, m))
-            for m, label in zip(job.masks, job.labels)]
+    with THREADS.held(1):
+        plan = _plan(job.setup)
+        key = (job.setup.key, job.proxy, job.seed, job.data_seed, job.round, job.repeat)
+        proxy = plan.proxies[job.proxy][0]
+        score = _take(key) or _prepare(plan, job)
+        values = [_as_number(proxy, label, _guarded(proxy, f"its scorer, on {label},", score, m))
+                  for m, label in zip(job.masks, job.labels)]
+        _put_back(key, score)
+    return values
 
 
 def images_of(setup):
@@ -107,25 +110,46 @@ def provide_images(fingerprint, images):
 
 def forget():
     """Drop prepared scorers (they hold networks and batches) when a session ends."""
-    _scorers.clear()
+    with _shared:
+        _scorers.clear()
+
+
+def _take(key):
+    """An idle scorer prepared for ``key``, now this job's alone, or None: jobs of one key that run side by
+    side each need their own, since a scorer sets its network's mask."""
+    with _shared:
+        idle = _scorers.get(key)
+        return idle.pop() if idle else None
+
+
+def _put_back(key, score):
+    with _shared:
+        if key not in _scorers and len(_scorers) >= KEEP_SCORERS:
+            del _scorers[next(iter(_scorers))]
+        _scorers.setdefault(key, []).append(score)
 
 
 def _plan(setup):
-    if setup.key not in _plans:
-        from tenas_kit.data import fingerprint
+    with _shared:
+        if setup.key not in _plans:
+            _plans[setup.key] = _planned(setup)
+        return _plans[setup.key]
 
-        config = SearchConfig.from_dict(setup.config, setup.device)
-        provided = _provided.get(setup.data) if setup.data else None
-        plan = make_plan(plugins.registry(setup.plugins), config, open_data=provided is None)
-        if provided is not None:
-            plan.images = provided
-        found = fingerprint(plan.images)
-        if setup.data and found != setup.data:
-            raise TenasRuntimeError(
-                f"this worker opened other images for --data {config.data} than the driver did ({found} vs "
-                f"{setup.data}); make the same data available at that path on every machine.")
-        _plans[setup.key] = plan
-    return _plans[setup.key]
+
+def _planned(setup):
+    from tenas_kit.data import fingerprint
+
+    config = SearchConfig.from_dict(setup.config, setup.device)
+    provided = _provided.get(setup.data) if setup.data else None
+    plan = make_plan(plugins.registry(setup.plugins), config, open_data=provided is None)
+    if provided is not None:
+        plan.images = provided
+    found = fingerprint(plan.images)
+    if setup.data and found != setup.data:
+        raise TenasRuntimeError(
+            f"this worker opened other images for --data {config.data} than the driver did ({found} vs "
+            f"{setup.data}); make the same data available at that path on every machine.")
+    return plan
 
 
 def _prepare(plan, job):
@@ -150,7 +174,9 @@ def _guarded(proxy, what, fn, *args):
     except TenasError:
         raise
     except Exception as exc:
-        raise _contract_error(proxy, f"{what} raised {type(exc).__name__}: {exc}") from None
+        # The plugin's frames are kept, so that the --debug traceback ends in the line that raised.
+        error = _contract_error(proxy, f"{what} raised {type(exc).__name__}: {exc}", PluginFailure)
+        raise error.with_traceback(exc.__traceback__) from None
 
 
 def _as_number(proxy, label, value):
@@ -158,18 +184,20 @@ def _as_number(proxy, label, value):
     problem = f"its scorer returned {_show(value)} on {label}, not a number"
     if value is None or isinstance(value, (str, bytes, complex)):
         raise _contract_error(proxy, problem)
+    if hasattr(value, "detach"):
+        value = value.detach()  # a tensor that requires grad: float() of it would print PyTorch's warning
     try:
         return float(value)
     except (TypeError, ValueError, RuntimeError):  # RuntimeError: a tensor of more than one element
         raise _contract_error(proxy, problem) from None
 
 
-def _contract_error(proxy, problem):
+def _contract_error(proxy, problem, error=TenasRuntimeError):
     registry = plugins.loader().registry
     entry = registry.entries["proxy"].get(proxy.name)
     origin = f"plugin '{entry.plugin}' ({registry.plugins.get(entry.plugin, '?')})" if entry else "its plugin"
-    return TenasRuntimeError(f"proxy '{proxy.name}' from {origin}: {problem}; fix or uninstall that plugin, "
-                             f"or leave the proxy out of --proxies.")
+    return error(f"proxy '{proxy.name}' from {origin}: {problem}; fix or uninstall that plugin, "
+                 f"or leave the proxy out of --proxies.")
 
 
 def _show(value):

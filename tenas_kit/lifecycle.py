@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass, replace
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tenas_kit import plugins as pluginmod, stopping
+from tenas_kit import arguments, plugins as pluginmod, stopping
+from tenas_kit.atomicfile import write_atomically
 from tenas_kit.errors import Interrupted, TenasError, TenasRuntimeError
 from tenas_kit.plan import SearchConfig, check_owned, plan as make_plan, settings_of
 
@@ -43,28 +45,57 @@ class Reporter:
         scores left (``step`` is called once per score, with the cell as its label)."""
 
 
-def configure(config=None, workers=None, executor=None, **overrides):
-    """A SearchConfig from keyword overrides, e.g. ``configure(space="nb201", seed=1, workers=2)``."""
+def configure(config=None, plugins=(), preset=None, **settings):
+    """A checked SearchConfig from keyword settings, e.g. ``configure(space="nb201", seed=1, workers=2)``.
+
+    A keyword is a SearchConfig field or, as its flag is on the command line, an option a plugin declares:
+    an executor's (``workers``) goes to ``executor_options``, a proxy's or a pruner's (``batch_size``) to
+    ``options``. ``preset`` applies a preset as ``--preset`` does.
+    """
+    from tenas_kit.plan import apply_preset
+
+    arguments.check_plugins(plugins)
+    if config is not None:
+        arguments.require_config(config)
     config = replace(config) if config is not None else SearchConfig()  # the caller's config stays as it was
-    for key, value in overrides.items():
-        if not hasattr(config, key):
-            raise TenasError(f"unknown setting '{key}'; SearchConfig has {', '.join(vars(SearchConfig()))}.")
-        setattr(config, key, value)
-    if executor is not None:
-        config.executor = executor
-    if workers is not None:
-        config.executor_options = {**config.executor_options, "workers": workers}
+    fields = set(vars(config))
+    for key, value in settings.items():
+        if key in fields:
+            setattr(config, key, os.fspath(value) if key == "data" and isinstance(value, os.PathLike) else value)
+    arguments.check_config(config)
+    registry = pluginmod.registry(plugins)
+    for key, value in settings.items():
+        if key not in fields:
+            bucket = option_bucket(registry, key)
+            setattr(config, bucket, {**getattr(config, bucket), key: value})
+    if preset is not None:
+        apply_preset(registry, config, preset, given=set(settings))
     return config
+
+
+def option_bucket(registry, name):
+    """Where the option ``name`` of some plugin is kept: an executor's apart, since it changes no result."""
+    from tenas_kit.plan import declared
+
+    if any(name in declared(obj) for obj in registry.all("executor")):
+        return "executor_options"
+    if any(name in declared(obj) for kind in ("proxy", "pruner") for obj in registry.all(kind)):
+        return "options"
+    raise TenasError(f"unknown setting '{name}': neither a field of SearchConfig ({', '.join(vars(SearchConfig()))}) "
+                     f"nor an option a plugin declares (tenaskit plugins lists the plugins; their options are "
+                     f"the flags of tenaskit run --help, with _ for -).")
 
 
 def check_executor(registry, config):
     """The executor and its options, checked while planning: a typo must fail before any file is written."""
     executor = registry.get("executor", config.executor)
-    owned = {option.name for option in getattr(executor, "cli_options", ())}
+    owned = {option.name: option for option in getattr(executor, "cli_options", ())}
     for name, value in config.executor_options.items():
         if value is not None and name not in owned:
             raise TenasError(f"--{name.replace('_', '-')} is not an option of executor '{executor.name}'; "
                              f"leave it out or choose the executor that declares it (tenaskit plugins).")
+        if value is not None:
+            arguments.check_option(owned[name], value)
     return executor, {k: v for k, v in config.executor_options.items() if k in owned}
 
 
@@ -116,6 +147,9 @@ class Search:
     def __init__(self, config, out=None, plugins=(), resume=False):
         from tenas_kit.runfile import partial_path, read
 
+        arguments.check_plugins(plugins)
+        arguments.check_out("out", out, writable=False)  # the run file's own writes say when they fail
+        arguments.flag("resume", resume)
         if not config.pruner:
             raise TenasError("a search needs a pruning policy; give --pruner, e.g. --pruner tenas.")
         self.config, self.plugins = config, tuple(plugins)
@@ -167,8 +201,15 @@ class Ranking:
     the ranker's result. ``out=None`` writes no results file (the scores still go to the store)."""
 
     def __init__(self, config, texts, store=DEFAULT_STORE, out=None, shard=None, plugins=(), resume=False):
+        from tenas_kit import ranker
         from tenas_kit.scorestore import ScoreStore
 
+        arguments.check_plugins(plugins)
+        arguments.path("store", store)
+        arguments.check_out("out", out, writable=True)  # checked now: the results are written after the work
+        arguments.check_shard(shard)
+        arguments.flag("resume", resume)
+        ranker.commit_seconds()  # read again when committing; a value that does not parse stops the ranking now
         self.config, self.plugins, self.shard = replace(config, pruner=None), tuple(plugins), shard  # prunes nothing
         config = self.config
         self.plan = make_plan(pluginmod.registry(self.plugins), config)
@@ -248,9 +289,7 @@ class RankMarker:
     def _write(self, interrupted):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            draft = self.path.with_name(self.path.name + ".tmp")
-            draft.write_text(json.dumps({"config": self.settings, "interrupted": interrupted}))
-            os.replace(draft, self.path)
+            write_atomically(self.path, json.dumps({"config": self.settings, "interrupted": interrupted}).encode())
         except OSError:
             pass  # the marker is a convenience; the store itself is what resumes
 
@@ -272,6 +311,7 @@ def read_archs(path):
 
 def choose_archs(space, archs=None, archs_file=None, sample=None, every=False, seed=0):
     """The architectures to rank: given, read from a file, drawn (``sample``), or all of a finite space."""
+    arguments.check_selection(archs, archs_file, sample, every)
     picked = sum(bool(x) for x in (archs, archs_file, sample, every))
     if picked != 1:
         raise TenasError("give exactly one of --archs FILE, --sample N or --all.")
@@ -305,28 +345,30 @@ def write_results(ranking, path, proxies):
         row = {"rank": position, "arch": ranking.archs[i], "rank_sum": float(ranking.rank_sum[i])}
         row.update({name: float(ranking.scores[name][i]) for name in proxies})
         rows.append(row)
+    if path.suffix == ".json":
+        text = json.dumps(rows, indent=1)
+    else:
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        text = text.getvalue()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if path.suffix == ".json":
-            path.write_text(json.dumps(rows, indent=1))
-        else:
-            with open(path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
+        write_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise TenasRuntimeError(f"cannot write results to '{path}': {exc.strerror or exc}.") from None
 
 
 def search(config=None, out=None, plugins=(), reporter=None, resume=False, **overrides):
     """Run a TE-NAS search (or finish an interrupted one) and return a SearchResult."""
-    return Search(configure(config, **overrides), out, plugins, resume).run(reporter)
+    return Search(configure(config, plugins, **overrides), out, plugins, resume).run(reporter)
 
 
 def rank(config=None, archs=None, archs_file=None, sample=None, every=False, store=DEFAULT_STORE, out=None,
          shard=None, plugins=(), reporter=None, resume=False, **overrides):
     """Score and rank architectures (given, from a file, ``sample`` drawn with the seed, or ``every`` one)."""
-    config = configure(config, **overrides)
+    config = configure(config, plugins, **overrides)
     registry = pluginmod.registry(plugins)
     texts = choose_archs(registry.get("space", config.space), archs, archs_file, sample, every, config.seed)
     return Ranking(config, texts, store, out, shard, plugins, resume).run(reporter)

@@ -91,23 +91,26 @@ def own_options(obj, options):
 
 
 def check_owned(options, users):
-    """Every option set must belong to a plugin this command uses; otherwise it would be ignored silently."""
-    owned = set(SHARED_OPTIONS).union(*(declared(obj) for obj in users))
+    """Every option set must belong to a plugin this command uses (otherwise it would be ignored silently),
+    and hold a value its flag would take."""
+    from tenas_kit.arguments import check_option, label
+
+    owned = {option.name: option for obj in reversed(users) for option in getattr(obj, "cli_options", ())}
     for name, value in options.items():
-        if value is not None and name not in owned:
-            flag = "--" + name.replace("_", "-")
-            raise TenasError(f"{flag} belongs to no proxy or pruner this command uses; leave it out or "
+        if value is None or name in SHARED_OPTIONS:
+            continue
+        if name not in owned:
+            raise TenasError(f"{label(name)} belongs to no proxy or pruner this command uses; leave it out or "
                              f"add the plugin that declares it (tenaskit plugins lists them).")
+        check_option(owned[name], value)
 
 
 def plan(registry, config, open_data=True):
     """Look everything up and open the data before any work starts, so bad input fails fast."""
+    from tenas_kit.arguments import check_config
     from tenas_kit.data import open_images
 
-    if config.repeats < 1:
-        raise TenasError(f"--repeats must be at least 1, got {config.repeats}.")
-    if not config.proxies:
-        raise TenasError("--proxies is empty; name at least one proxy, e.g. --proxies ntk,regions.")
+    check_config(config)
     space = registry.get("space", config.space)
     pruner = registry.get("pruner", config.pruner) if config.pruner else None
     dataset = registry.get("dataset", config.dataset)
@@ -135,19 +138,25 @@ def combination_rule(registry, name):
     return rule_of(name)
 
 
-def apply_preset(registry, config, name, repeats_given=False):
-    """``--preset NAME``: the preset's proxies, weights and rule; its option values and repeats unless the
-    user set them."""
+def apply_preset(registry, config, name, given=()):
+    """``--preset NAME`` (``preset=NAME``): the preset's proxies, weights and rule; its option values and
+    repeats unless the user gave them (``given`` names the settings the user gave)."""
+    from tenas_kit.arguments import check_proxies, text
+
+    if "proxies" in given:
+        raise TenasError("give --proxies or --preset, not both: a preset names its own proxies.")
+    text("preset", name, "best")
     preset = registry.get("preset", name)
     proxies = list(getattr(preset, "proxies", ()))
-    if not proxies or not all(isinstance(n, str) and isinstance(w, (int, float)) and w > 0 for n, w in proxies):
+    if not proxies:
         raise TenasError(f"preset '{name}' lists no proxies as [(name, positive weight)]; fix its plugin.")
+    check_proxies(proxies, preset=name)
     config.proxies = [(n, float(w)) for n, w in proxies]
     combine = getattr(preset, "combine", "rank_sum")
     config.combine = preset.name if callable(combine) else combine
     config.options = {**getattr(preset, "options", {}), **{k: v for k, v in config.options.items() if v is not None}}
     repeats = getattr(preset, "repeats", None)
-    if repeats is not None and not repeats_given:
+    if repeats is not None and "repeats" not in given:
         if not isinstance(repeats, int) or repeats < 1:
             raise TenasError(f"preset '{name}' asks for {repeats!r} repeats; fix its plugin (a positive integer).")
         config.repeats = repeats

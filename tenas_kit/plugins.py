@@ -18,12 +18,14 @@ from pathlib import Path
 import pluggy
 
 from tenas_kit import contract, hookspecs
+from tenas_kit.benchmark import Benchmark
 from tenas_kit.data import DataSource, Dataset
-from tenas_kit.errors import TenasError, TenasRuntimeError, unknown
+from tenas_kit.errors import TenasError, TenasRuntimeError, closest, unknown
 from tenas_kit.executor import Executor
-from tenas_kit.preset import Preset
+from tenas_kit.preset import Preset, unresolved
 from tenas_kit.proxy import Proxy
 from tenas_kit.pruner import Pruner
+from tenas_kit.recipe import Recipe
 from tenas_kit.space import SearchSpace
 
 GROUP = "tenaskit"
@@ -40,6 +42,8 @@ KINDS = {
     "dataset": ("register_datasets", Dataset),
     "executor": ("register_executors", Executor),
     "preset": ("register_presets", Preset),
+    "benchmark": ("register_benchmarks", Benchmark),
+    "recipe": ("register_recipes", Recipe),
 }
 
 
@@ -63,17 +67,30 @@ class Registry:
     entries: dict = field(default_factory=lambda: {kind: {} for kind in KINDS})
     plugins: dict = field(default_factory=dict)  # plugin name -> origin
     broken: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)  # option flag or name -> (click.Option, who declared it first)
 
     def get(self, kind, name):
         table = self.entries[kind]
         if name not in table:
-            error = unknown(kind.replace("_", " "), name, table)
-            broken = [b for b in self.broken if b.plugin == name]
-            if broken:
-                error = TenasError(f"{error} A plugin named '{name}' is installed but broken: {broken[0].reason} "
-                                   f"('tenaskit plugins' lists broken plugins).")
-            raise error
-        return table[name].obj
+            raise TenasError(f"{unknown(kind.replace('_', ' '), name, table)}{self._broken_note(name)}")
+        entry = table[name]
+        problem = ON_USE[kind](entry.obj, self) if kind in ON_USE else None
+        if problem:
+            raise TenasError(f"{kind.replace('_', ' ')} '{name}' of plugin '{entry.plugin}' {problem}")
+        return entry.obj
+
+    def _broken_note(self, name):
+        """A name nobody provides may be one a broken plugin was meant to: say which are broken, and why."""
+        if not self.broken:
+            return ""
+        ordered = sorted(self.broken, key=lambda b: b.plugin != name)  # one named like the request first
+        listed = "; ".join(f"plugin '{b.plugin}' is broken: {b.reason}" for b in ordered)
+        return f" Perhaps a broken plugin was meant to provide it: {listed} ('tenaskit plugins' lists them)."
+
+    def withdraw(self, kind, name, reason):
+        """Take back an object found unusable after its plugin loaded; its plugin is listed as broken."""
+        entry = self.entries[kind].pop(name)
+        self.broken.append(Broken(entry.plugin, self.plugins.get(entry.plugin, "?"), reason))
 
     def names(self, kind):
         return list(self.entries[kind])
@@ -116,6 +133,8 @@ class PluginLoader:
         if spec.endswith(".py") or path.exists():
             if not path.is_file():
                 raise TenasError(f"plugin file '{spec}' does not exist; pass a .py file or an importable module name.")
+            if self.registry.plugins.get(path.stem) == f"file {path}":
+                return None  # loaded already: the command line loads it before parsing, the command asks again
             name = f"tenaskit_local_{path.stem}"
             try:
                 loader_spec = importlib.util.spec_from_file_location(name, path)
@@ -159,7 +178,7 @@ class PluginLoader:
         except pluggy.PluginValidationError:
             unknown_hooks = _unknown_hooks(self.pm, module)
             self.pm.unregister(module)
-            self._broken(name, origin, f"{unknown_hooks}; the hooks are {', '.join(_hook_names())}")
+            self._broken(name, origin, f"{unknown_hooks} (tenas-kit's hooks are {', '.join(_hook_names())})")
             return
         self.registry.plugins[name] = origin
         for kind in KINDS:
@@ -180,10 +199,26 @@ class PluginLoader:
                 if problem is None and obj.name in self.registry.entries[kind]:
                     holder = self.registry.entries[kind][obj.name].plugin
                     problem = f"{kind.replace('_', ' ')} name '{obj.name}' is already provided by plugin '{holder}'"
+                problem = problem or self._option_clash(obj, kind, name)
                 if problem:
                     self._broken(name, origin, problem)
                     continue
                 self.registry.entries[kind][obj.name] = Entry(obj, name)
+                for option in getattr(obj, "cli_options", ()):
+                    for key in option_keys(option):
+                        self.registry.options.setdefault(key, (option, declarer(kind, obj.name, name)))
+
+    def _option_clash(self, obj, kind, plugin):
+        """Two declarations of one option would reach the command line as one, the first (pytest refuses the
+        same). One click.Option object declared by several plugins is one declaration, shared on purpose:
+        the zero-cost proxies all list ``tenas_kit.proxy.ZERO_COST_OPTIONS``."""
+        for option in getattr(obj, "cli_options", ()):
+            for key in option_keys(option):
+                held = self.registry.options.get(key)
+                if held is not None and held[0] is not option:
+                    return (f"{declarer(kind, obj.name, plugin)} declares {key}, which {held[1]} declares already; "
+                            f"rename the option, or list that plugin's click.Option object itself to share it")
+        return None
 
     def _broken(self, name, origin, reason):
         self.registry.broken.append(Broken(name, origin, reason))
@@ -191,7 +226,26 @@ class PluginLoader:
 
 def _unknown_hooks(pm, module):
     names = sorted(caller.name for caller in pm.get_hookcallers(module) or () if not caller.has_spec())
-    return f"unknown hook {', '.join(repr(n) for n in names)} (not a tenas-kit hook)"
+    return "; ".join(_unknown_hook(name) for name in names)
+
+
+def _unknown_hook(name):
+    meant = closest(name, _hook_names())
+    return f"unknown hook '{name}'" + (f"; did you mean '{meant}'?" if meant else "")
+
+
+def option_keys(option):
+    """What two options must not share: their flags, and the name their value arrives under."""
+    return [*option.opts, *option.secondary_opts, option.name]
+
+
+def declarer(kind, name, plugin):
+    return f"{kind.replace('_', ' ')} '{name}' of plugin '{plugin}'"
+
+
+# Checks that need the whole registry, made when an object is asked for: what it names may come from a
+# plugin that loads after its own.
+ON_USE = {"preset": unresolved}
 
 
 def _hook_names():

@@ -8,9 +8,12 @@ its candidates' per-proxy ranks with it.
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Callable, Protocol
 
 import numpy as np
+
+from tenas_kit import contract
 
 
 def rank_sum(ranks, weights):
@@ -58,3 +61,35 @@ def rule_of(combine):
     if combine not in RULES:
         raise TenasError(f"unknown combination rule '{combine}'; known: {', '.join(RULES)}.")
     return RULES[combine]
+
+
+@contract.values(Preset)
+def problem(preset):
+    """What is wrong with a preset's values, or None: found as its plugin loads, not halfway through a ranking."""
+    pairs = preset.proxies
+    if not isinstance(pairs, (list, tuple)) or not pairs or not all(_is_pair(p) for p in pairs):
+        return (f"preset '{preset.name}': proxies must be a list of (proxy name, weight) pairs, e.g. "
+                f"[('meco', 1.0), ('swap', 1.0)], not {contract.short(pairs)}")
+    combine = getattr(preset, "combine", "rank_sum")
+    if not callable(combine) and not (isinstance(combine, str) and combine in RULES):
+        return (f"preset '{preset.name}': combine {combine!r} is no rule of tenas_kit.preset.RULES "
+                f"({', '.join(RULES)}) and not callable")
+    if not isinstance(getattr(preset, "options", {}), dict):
+        return f"preset '{preset.name}': options must be a dict of option values, not {contract.short(preset.options)}"
+    return None
+
+
+def unresolved(preset, registry):
+    """What a preset names that ``registry`` lacks, or None (``Registry.get`` asks, once every plugin loaded)."""
+    from tenas_kit.errors import unknown
+
+    known = registry.names("proxy")
+    for name, _ in preset.proxies:
+        if name not in known:
+            return f"names {unknown('proxy', name, known)} Fix that plugin, or install the one providing the proxy."
+    return None
+
+
+def _is_pair(item):
+    return (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) and bool(item[0])
+            and isinstance(item[1], Real) and not isinstance(item[1], bool))

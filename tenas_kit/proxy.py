@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from tenas_kit import data as datamod
+from tenas_kit.recent import Recent
 from tenas_kit.seeds import derive, numpy_rng
 
 # Proxy plugins subclass BatchProxy at import, which the CLI does while it starts: torch and the
@@ -61,11 +62,8 @@ class ProxyContext:
     def batch(self, n, stream="batch", augmented=True):
         seed = self.seed if self.data_seed is None else self.data_seed
         key = (id(self.images), self.dataset.name, seed, self.proxy, stream, self.round, self.repeat, n, augmented)
-        if key not in _batches:
-            if len(_batches) >= KEEP_BATCHES:
-                del _batches[next(iter(_batches))]
-            _batches[key] = datamod.sample_batch(self.images, self.dataset, n, self.rng(stream), augmented)
-        return _batches[key].to(self.device)
+        batch = _batches.get_or_make(key, lambda: datamod.sample_batch(self.images, self.dataset, n, self.rng(stream), augmented))
+        return batch.to(self.device)
 
     def labelled_batch(self, n, stream="batch", augmented=True):
         """``(images, labels)``: the images ``batch(n, stream, augmented)`` draws, and their class
@@ -73,22 +71,22 @@ class ProxyContext:
         drawn uniformly from ``dataset.num_classes`` with ``rng(stream + '-labels')``."""
         seed = self.seed if self.data_seed is None else self.data_seed
         key = ("labelled", id(self.images), self.dataset.name, seed, self.proxy, stream, self.round, self.repeat, n, augmented)
-        if key not in _batches:
-            if len(_batches) >= KEEP_BATCHES:
-                del _batches[next(iter(_batches))]
+
+        def draw():
             images, labels = datamod.sample_labelled(self.images, self.dataset, n, self.rng(stream), augmented)
             if labels is None:
                 import torch
 
                 labels = torch.from_numpy(self.rng(stream + "-labels").integers(0, self.dataset.num_classes, size=n))
-            _batches[key] = (images, labels.long())
-        images, labels = _batches[key]
+            return images, labels.long()
+
+        images, labels = _batches.get_or_make(key, draw)
         return images.to(self.device), labels.to(self.device)
 
 
 # Recently drawn batches: when many architectures share data (ranking), each batch is drawn once.
-_batches = {}
 KEEP_BATCHES = 12
+_batches = Recent(KEEP_BATCHES)
 
 
 class Proxy(Protocol):

@@ -2,8 +2,12 @@
 
 The run is written to ``NAME.partial`` and renamed to ``NAME`` once complete,
 so a file under its final name is always a finished run. Each round is a group
-``rounds/NNN``; the root attribute ``rounds_done`` is written after the round's
-data and flushed, and a resume drops any round group beyond it.
+``rounds/NNN`` and the root attribute ``rounds_done`` counts them. The file is
+kept in memory while the run goes on and committed whole after each round:
+written beside the ``.partial``, fsynced and renamed over it (``atomicfile``),
+so a failed write (a full disk, a file size limit) or a kill leaves the
+previous round's file, readable and resumable. HDF5 itself never writes to
+disk, so it never meets a failed write, which it cannot recover from.
 
 Every value is checksummed (format 3): the file uses HDF5's checksummed
 metadata (superblock, object headers with their attributes, heaps: file format
@@ -19,6 +23,7 @@ warning.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import platform
@@ -28,6 +33,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tenas_kit.atomicfile import write_atomically
 from tenas_kit.errors import TenasError, TenasRuntimeError
 from tenas_kit.cli.exits import one_line
 from tenas_kit.scorestore import warn
@@ -56,23 +62,12 @@ def versions():
             "pluggy": pluggy.__version__, "python": platform.python_version()}
 
 
-# h5py reports a failed write (full disk, file size limit) as OSError or, from a flush, RuntimeError.
-WRITE_FAILURES = (OSError, RuntimeError)
-
-
-def _abandon(handle):
-    """Close a file whose last write failed; closing flushes and may fail the same way."""
-    try:
-        if handle is not None and handle.id.valid:
-            handle.close()
-    except WRITE_FAILURES:
-        pass
-
-
-def _unwritable(partial, exc):
-    reason = getattr(exc, "strerror", None) or str(exc).split(" (")[0]
-    return TenasRuntimeError(f"cannot write the run file '{partial}': {reason}; "
-                             f"choose a writable --out with free space.")
+def _unwritable(partial, exc, kept=None):
+    way_out = "choose a writable --out with free space"
+    if kept:  # what the failed commit leaves is the previous one, which resumes
+        way_out = (f"its {kept} finished round{'s' * (kept != 1)} {'are' if kept != 1 else 'is'} kept there: "
+                   f"free some space and rerun the same command to resume")
+    return TenasRuntimeError(f"cannot write the run file '{partial}': {exc.strerror or exc}; {way_out}.")
 
 
 def partial_path(path):
@@ -82,8 +77,8 @@ def partial_path(path):
 class RunFile:
     """A run being written. ``open`` creates it or reopens a matching partial run to resume."""
 
-    def __init__(self, handle, path):
-        self.h5, self.path = handle, Path(path)
+    def __init__(self, handle, image, path):
+        self.h5, self.image, self.path = handle, image, Path(path)
 
     @classmethod
     def open(cls, path, config, settings, description):
@@ -95,30 +90,32 @@ class RunFile:
             raise _unwritable(partial, exc) from None
         if partial.exists():
             return cls._reopen(partial, path, config)
-        handle = None
+        image = io.BytesIO()
+        handle = h5py.File(image, "w", libver=LIBVER)
+        attrs = handle.attrs
+        _set_text(attrs, format=FORMAT, config=json.dumps(config), settings=json.dumps(settings),
+                  versions=json.dumps(versions()), data=description, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        attrs["format_version"] = FORMAT_VERSION
+        attrs["rounds_done"] = 0
+        attrs["complete"] = False
+        attrs["interrupted"] = False
+        _seal(attrs)
+        handle.create_group("rounds")
+        run = cls(handle, image, path)
         try:
-            handle = h5py.File(partial, "w", libver=LIBVER)
-            attrs = handle.attrs
-            _set_text(attrs, format=FORMAT, config=json.dumps(config), settings=json.dumps(settings),
-                      versions=json.dumps(versions()), data=description, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-            attrs["format_version"] = FORMAT_VERSION
-            attrs["rounds_done"] = 0
-            attrs["complete"] = False
-            attrs["interrupted"] = False
-            _seal(attrs)
-            handle.create_group("rounds")
-            handle.flush()
-        except WRITE_FAILURES as exc:
-            _abandon(handle)
-            raise _unwritable(partial, exc) from None
-        return cls(handle, path)
+            run._commit()
+        except TenasError:
+            run.close()
+            raise
+        return run
 
     @classmethod
     def _reopen(cls, partial, path, config):
         try:
-            handle = h5py.File(partial, "a", libver=LIBVER)
+            image = io.BytesIO(partial.read_bytes())
+            handle = h5py.File(image, "a", libver=LIBVER)
         except OSError as exc:
-            raise TenasRuntimeError(f"cannot reopen the interrupted run '{partial}' ({exc}); "
+            raise TenasRuntimeError(f"cannot reopen the interrupted run '{partial}' ({one_line(exc)}); "
                                     f"delete it to start over.") from None
         try:
             if handle.attrs.get("format_version") == FORMAT_VERSION:
@@ -145,9 +142,9 @@ class RunFile:
             handle.close()
             raise TenasError(f"'{partial}' is an interrupted run in format version {found!r}, this tenas-kit writes "
                              f"{FORMAT_VERSION}; finish it with the tenas-kit that started it, or delete it to start over.")
-        run = cls(handle, path)
+        run = cls(handle, image, path)
         run._drop_uncommitted()
-        handle.attrs["interrupted"] = False  # a resumed run ends like one never stopped
+        handle.attrs["interrupted"] = False  # a resumed run ends like one never stopped (committed with its next round)
         return run
 
     @property
@@ -158,18 +155,21 @@ class RunFile:
         return self.h5[f"rounds/{self.rounds_done - 1:03d}/mask_after"][()]  # verified when the run was reopened
 
     def _drop_uncommitted(self):
+        # Only a .partial written before rounds were committed whole can hold a round beyond rounds_done.
         for name in list(self.h5["rounds"]):
             if int(name) >= self.rounds_done:
                 del self.h5["rounds"][name]
 
-    def write_round(self, index, mask, candidates, measurements, decision, seconds):
+    def _commit(self, kept=0):
+        """The file as it is now, under ``NAME.partial``, whole; on a failed write the previous one (``kept``
+        rounds) stays."""
+        self.h5.flush()
         try:
-            self._write_round(index, mask, candidates, measurements, decision, seconds)
-        except WRITE_FAILURES as exc:
-            _abandon(self.h5)
-            raise _unwritable(partial_path(self.path), exc) from None
+            write_atomically(partial_path(self.path), self.image.getvalue())
+        except OSError as exc:
+            raise _unwritable(partial_path(self.path), exc, kept) from None
 
-    def _write_round(self, index, mask, candidates, measurements, decision, seconds):
+    def write_round(self, index, mask, candidates, measurements, decision, seconds):
         group = self.h5["rounds"].create_group(f"{index:03d}")
         group.attrs["seconds"] = seconds
         _put(group, "mask_before", mask)
@@ -186,23 +186,19 @@ class RunFile:
         for name, column in decision.columns.items():
             _put(group, f"columns/{name}", column)
         self.h5.attrs["rounds_done"] = index + 1
-        self.h5.flush()
-
-    def finish(self, mask, measurements, arch):
-        try:
-            self._finish(mask, measurements, arch)
-        except WRITE_FAILURES as exc:
-            _abandon(self.h5)
-            raise _unwritable(partial_path(self.path), exc) from None
+        self._commit(kept=index)
 
     def mark_interrupted(self):
         """Say in the file that it stopped on Ctrl-C (a kill leaves it unmarked but equally resumable)."""
         if self.h5.id.valid:
             self.h5.attrs["interrupted"] = True
-            self.h5.flush()
+            try:
+                self._commit()
+            except TenasError:
+                pass  # the file holds the last committed round, unmarked: resumable all the same
 
-    def _finish(self, mask, measurements, arch):
-        if "final" in self.h5:  # a kill between close and rename left a finished partial
+    def finish(self, mask, measurements, arch):
+        if "final" in self.h5:  # a kill between committing and renaming left a finished partial
             del self.h5["final"]
         final = self.h5.create_group("final")
         _put(final, "mask", mask)
@@ -211,8 +207,12 @@ class RunFile:
         _set_text(self.h5.attrs, architecture=arch)
         self.h5.attrs["complete"] = True
         _seal(self.h5.attrs)
-        self.h5.close()
-        os.replace(partial_path(self.path), self.path)
+        self._commit(kept=self.rounds_done)
+        self.close()
+        try:
+            os.replace(partial_path(self.path), self.path)
+        except OSError as exc:
+            raise _unwritable(self.path, exc) from None
 
     def close(self):
         if self.h5.id.valid:
@@ -305,6 +305,8 @@ def _read_run(handle, version, size, rounds=None):
             raise Damaged(f"{rounds} rounds done but {len(names)} recorded")
     if any(not name.isdigit() for name in names) or [int(n) for n in names] != list(range(len(names))):
         raise Damaged(f"rounds named {names[:5]}, not 000, 001, ...")
+    if rounds is None:
+        _check_declared(out, names, handle, version)
     out["rounds"] = [_read_round(group[name], version, size) for name in names]
     if rounds is None and "final" in handle:
         final = handle["final/proxies"]
@@ -312,6 +314,18 @@ def _read_run(handle, version, size, rounds=None):
     if rounds is None:
         _read_everything(handle, version, size)
     return out
+
+
+def _check_declared(attrs, names, handle, version):
+    """A finished file holds what it declares: the counters are not under the sha256 (they change as the run
+    goes on), so a round or the final result removed with the counter left standing must be caught here."""
+    done = attrs.get("rounds_done")
+    if done is not None and int(done) != len(names):
+        raise Damaged(f"it declares {int(done)} rounds done but holds {len(names)}")
+    if version >= 3 and attrs.get("complete"):
+        for what, present in (("'final' group", "final" in handle), ("architecture", "architecture" in attrs)):
+            if not present:
+                raise Damaged(f"it is marked complete but holds no {what}")
 
 
 def _read_everything(handle, version, size):

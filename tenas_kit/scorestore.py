@@ -28,7 +28,6 @@ import io
 import json
 import os
 import re
-import socket
 import sys
 import uuid
 from contextlib import ExitStack, contextmanager
@@ -38,6 +37,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from tenas_kit.atomicfile import HOST, alive, fsync_dir, write_atomically
 from tenas_kit.errors import TenasError, TenasRuntimeError
 
 FORMAT = "tenas-kit scores"
@@ -55,7 +55,6 @@ BASE = 1024  # records a level-0 segment holds at most; each level up holds FANO
 LIBVER = ("v110", "v110")  # object headers, B-trees and heaps carry checksums from this format on
 SEGMENT = re.compile(r"^L(\d{2})-(\d{12})-(\d{12})\.h5$")
 SEGMENT_TEMP = re.compile(r"^\.L\d{2}-\d{12}-\d{12}\.h5\.(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.tmp$")
-HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64] or "host"
 # What h5py raises on a file whose bytes do not hold what they declare (a failed checksum, a broken index).
 UNREADABLE = (OSError, KeyError, ValueError, RuntimeError, TypeError, IndexError)
 
@@ -253,36 +252,9 @@ def segment_name(level, lo, hi):
     return f"L{level:02d}-{lo:012d}-{hi:012d}.h5"
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
-
-
-def _fsync_dir(folder):
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass  # some file systems cannot sync a directory; the rename is as durable as they make it
-    finally:
-        os.close(handle)
-
-
 def _write_file(final, attrs, keys, values):
-    """Write a store file atomically: built in memory, written to a temporary name, fsynced, renamed.
-
-    Built in memory and written with plain file I/O so that a full disk fails as one OSError, not
-    inside HDF5, which cannot recover from it. The temporary file is removed on every way out; one
-    left by a killed process names its host and pid, so the next writer can tell it is stale.
-    """
+    """Write a store file atomically (``atomicfile``). Built in memory and written with plain file I/O so
+    that a full disk fails as one OSError, not inside HDF5, which cannot recover from it."""
     keys = np.asarray(keys, dtype=KEY)
     values = np.asarray(values, dtype=VALUE)
     buffer = io.BytesIO()
@@ -296,17 +268,7 @@ def _write_file(final, attrs, keys, values):
                             for i in range(0, len(keys), CHUNK)], dtype=np.uint8).reshape(-1, DIGEST)
         h5.create_dataset("digests", data=digests, chunks=(max(1, min(len(digests), 1024)), DIGEST),
                           maxshape=(None, DIGEST), fletcher32=True)
-    temp = final.with_name(f".{final.name}.{HOST}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, final)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(final.parent)
+    write_atomically(final, buffer.getbuffer())
 
 
 @contextmanager
@@ -579,7 +541,7 @@ class ScoreStore:
                         self._set_aside(name)
                     else:
                         (self.segments / name).unlink(missing_ok=True)
-                _fsync_dir(self.segments)
+                fsync_dir(self.segments)
                 self._repair.clear()
                 self._seen.update(names)
         except OSError as exc:
@@ -690,7 +652,7 @@ class ScoreStore:
                 for member in members:
                     (self.segments / member).unlink(missing_ok=True)
                     self._repair.discard(member)
-                _fsync_dir(self.segments)
+                fsync_dir(self.segments)
             if damage.chunks or damage.files:
                 self.read()  # what the damaged chunks held is stored nowhere now: let it be committed again
 
@@ -744,7 +706,7 @@ class ScoreStore:
                 continue
             for name in names:
                 match = pattern.match(name)
-                if match and match.group("host") in (None, HOST) and not _alive(int(match.group("pid"))):
+                if match and match.group("host") in (None, HOST) and not alive(int(match.group("pid"))):
                     found.append(folder / name)
         return found
 

@@ -85,8 +85,14 @@ class SearchSpace(Protocol):
 
     @optional
     def canonical(self, arch: Any) -> str:
-        """Equal for architectures that compute the same function: ranking scores each once.
-        Without it, ``format(arch)`` is the key."""
+        """The key of ``arch``'s isomorphism class, equal for architectures that compute the same function:
+        ranking draws their networks' weights from one seed. Without it, ``format(arch)`` is the key."""
+
+    @optional
+    def representative(self, arch: Any) -> Any:
+        """The member of ``arch``'s isomorphism class that ranking scores for every member: one architecture,
+        the same for all of them. The score store keys each score by the text of the architecture scored, so
+        a stored number is a function of its key. Without it, every architecture is scored as written."""
 
     @optional
     def enumerate(self) -> list:
@@ -95,6 +101,16 @@ class SearchSpace(Protocol):
     @optional
     def sample(self, rng) -> Any:
         """One architecture drawn with a numpy Generator (``rank --sample`` in a space too large to list)."""
+
+    @optional
+    def train_network(self, arch: Any, num_classes: int, channels: int = 0, cells: int = 0,
+                      in_channels: int = 3) -> nn.Module:
+        """The network ``tenaskit train`` trains for ``arch``: the space's evaluation network, ``channels`` wide
+        and ``cells`` deep as the space counts them (0: its own). ``forward`` returns logits. The trainer sets,
+        where the network has them, ``drop_path_prob`` (a float, each epoch) with ``drop_generator`` (a
+        ``torch.Generator`` the drops are drawn from), and ``compute_auxiliary`` (then a forward in train mode
+        leaves an auxiliary head's logits in ``auxiliary_logits``). ``defaults(dataset)["recipe"]`` names the
+        recipe it is trained with unless ``--recipe`` says otherwise."""
 
     @optional
     def to_json(self, arch: Any) -> dict:

@@ -1,8 +1,8 @@
 """Text files a user hands in (architecture lists, benchmark tables, ranking results): read strictly.
 
 What is wrong with such a file is the user's to fix, so it is a usage error (``TenasError``, exit 2) that
-names the file and the line: bytes that are not UTF-8, a row the CSV reader cannot split, a cell that
-should hold a number and does not.
+names the file and the line: bytes that are not UTF-8, a row the CSV reader cannot split, a CSV whose last
+line is cut, a cell that should hold a number and does not.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ def read_text(path, what):
 
 
 def csv_rows(text, path, what):
-    """``(fields, [("line N", row dict)])`` of CSV text; a row the reader cannot split is refused by line."""
+    """``(fields, [("line N", row dict)])`` of CSV text; a row the reader cannot split is refused by line, and
+    so is a file whose last line is cut (``check_whole``)."""
+    check_whole(text, path, what)
     reader = csv.DictReader(text.splitlines())
     rows = []
     try:
@@ -47,6 +49,19 @@ def csv_rows(text, path, what):
     except csv.Error as exc:
         raise TenasError(f"{what} '{path}', line {reader.line_num}: not CSV ({exc}).") from None
     return fields, rows
+
+
+def check_whole(text, path, what):
+    """Refuse a file whose last line is cut: one that does not end in a line break. Every CSV writer ends each
+    row with one, so a file without it stopped mid-row, as a write cut short by a full disk or a killed writer
+    leaves it, and its last cell may hold a cut number ("93.4" of "93.41") that reads as a good one. A cut that
+    falls just after a line break leaves whole rows, which no reader can tell from a shorter file: tenas-kit
+    writes its own files whole or not at all (``atomicfile``)."""
+    if text and not text.endswith(("\n", "\r")):
+        line = len(text.splitlines())
+        raise TenasError(f"{what} '{path}', line {line}: the last line does not end in a line break, so the file "
+                         f"may have been cut short while it was written; write it again, or if it is complete, "
+                         f"end it with a newline.")
 
 
 def number(cell, path, where, column, what, finite=True):

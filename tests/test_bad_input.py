@@ -33,6 +33,20 @@ NAN_PROXY = SCORER.format(name="nanout", body=textwrap.indent(textwrap.dedent(""
 """), " " * 12))
 
 
+# A preset whose weight makes no ranking (every rank sum inf), as a plugin file.
+WILD_PRESET = textwrap.dedent("""
+    from tenas_kit.hookspecs import hookimpl
+
+    class Wild:
+        name, description = "wild", "synflow at an infinite weight"
+        proxies, combine, options, repeats = [("synflow", float("inf")), ("params", 1.0)], "rank_sum", {}, None
+
+    @hookimpl
+    def register_presets(register):
+        register(Wild())
+""")
+
+
 class Evil:
     """Unpickling this runs a shell command: what a crafted data set could do to a plain pickle.load."""
 
@@ -83,6 +97,7 @@ def build(w):
     (w / "broken_plugin.py").write_text("def oops(:\n")
     (w / "nanout.py").write_text(NAN_PROXY)
     (w / "one.txt").write_text(BEST + "\n")
+    (w / "wildpreset.py").write_text(WILD_PRESET)
 
 
 # (id, arguments with {w} for the workspace, exit code, fragment of the error line)
@@ -115,6 +130,19 @@ CASES = [
     ("rank-full-out", ["rank", *TINY, "--archs", "{w}/one.txt", "--store", "{w}/s.h5", "--out", "/dev/full"], 1,
      "No space left"),
     ("rank-bad-shard", ["rank", "--data", "synthetic", "--sample", "3", "--shard", "x"], 2, "should read i/N"),
+    ("rank-shard-out-of-range", ["rank", "--data", "synthetic", "--sample", "3", "--shard", "3/2"], 2,
+     "--shard: got (3, 2)"),
+    ("rank-weight-inf", ["rank", "--data", "synthetic", "--sample", "3", "--proxies", "synflow:inf,params"], 2,
+     "weight inf of proxy 'synflow'"),
+    ("rank-weight-huge", ["rank", "--data", "synthetic", "--sample", "3", "--proxies", "synflow:1e308,params"], 2,
+     "weight 1e+308 of proxy 'synflow'"),
+    ("run-weight-nan", ["run", "--proxies", "ntk:nan,regions"], 2, "weight nan of proxy 'ntk'"),
+    ("rank-preset-weight-inf", ["rank", "--plugin", "{w}/wildpreset.py", "--preset", "wild", "--data", "synthetic",
+                                "--sample", "3"], 2, "preset 'wild' gives weight inf of proxy 'synflow'"),
+    ("rank-out-directory", ["rank", *TINY, "--archs", "{w}/one.txt", "--store", "{w}/unscored.h5", "--out", "{w}/empty"],
+     2, "is a directory"),
+    ("rank-out-under-a-file", ["rank", *TINY, "--archs", "{w}/one.txt", "--store", "{w}/unscored.h5", "--out",
+                               "{w}/one.txt/r.csv"], 2, "is not a directory"),
     ("merge-missing-source", ["merge", "{w}/merged.h5", "{w}/missing.h5"], 2, "does not exist"),
     ("merge-foreign-source", ["merge", "{w}/merged.h5", "{w}/foreign.h5"], 2, "not a tenas-kit score store"),
     ("merge-not-hdf5-source", ["merge", "{w}/merged.h5", "{w}/notes.h5"], 1, "not an HDF5 file"),
@@ -247,6 +275,26 @@ def test_the_battery_covers_every_command_the_cli_has():
     # A repeated id or a misspelt CONSOLE name would drop a case silently.
     names = [case[0] for case in CASES] + list(FULL_DISK)
     assert len(names) == len(set(names)) and set(CONSOLE) <= set(names)
+
+
+def test_rank_refuses_its_out_path_before_scoring(tmp_path, capsys, monkeypatch):
+    (tmp_path / "results").mkdir()
+    for out in ("results", "one.txt/r.csv"):
+        (tmp_path / "one.txt").write_text(BEST + "\n")
+        result = in_process(["rank", *TINY, "--archs", "one.txt", "--store", "s.h5", "--out", out], tmp_path, capsys,
+                            monkeypatch)
+        assert result.returncode == 2 and "Error: --out" in error_line(result)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["one.txt", "results"]  # no store, nothing scored
+
+
+def test_a_bad_environment_variable_is_named_in_one_line(tmp_path):
+    (tmp_path / "one.txt").write_text(BEST + "\n")
+    args = [str(TENASKIT), "rank", *TINY, "--archs", "one.txt", "--store", "s.h5", "--out", "r.csv"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env=dict(os.environ, TENASKIT_COMMIT_SECONDS="abc"))
+    assert result.returncode == 2
+    assert "TENASKIT_COMMIT_SECONDS='abc' is not a number of seconds" in error_line(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.txt"]
 
 
 def test_no_crafted_file_ran_code(workspace, console):

@@ -1,6 +1,7 @@
 """Plugin contracts: each kind's Protocol is checked when a plugin loads, unknown hooks break the plugin."""
 
 import ast
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -47,7 +48,7 @@ def test_asking_for_a_broken_plugins_name_says_it_is_broken(register_plugin):
         register(Scorer())
 
     registry = register_plugin(SimpleNamespace(register_proxy=register_proxy), "typo")
-    with pytest.raises(TenasError, match="plugin named 'typo' is installed but broken: unknown hook 'register_proxy'"):
+    with pytest.raises(TenasError, match="plugin 'typo' is broken: unknown hook 'register_proxy'"):
         registry.get("proxy", "typo")
 
 
@@ -58,7 +59,7 @@ def test_the_command_line_names_the_broken_plugin(register_plugin, capsys):
 
     register_plugin(SimpleNamespace(register_proxy=register_proxy), "typo")
     code, _, err = call(capsys, "rank", "--proxies", "typo", "--data", "synthetic", "--sample", "2")
-    assert code == 2 and "installed but broken" in err and "register_proxy" in err
+    assert code == 2 and "plugin 'typo' is broken" in err and "register_proxy" in err
 
 
 @pytest.mark.parametrize("drop, expected", [
@@ -101,7 +102,7 @@ def test_each_protocol_states_its_optional_members():
     from tenas_kit.space import SearchSpace
 
     required, optional = members(SearchSpace)
-    assert set(optional) == {"canonical", "enumerate", "sample", "to_json"}
+    assert set(optional) == {"canonical", "representative", "enumerate", "sample", "to_json"}
     assert {"name", "layout", "network", "parse", "format", "arch_to_mask", "mask_to_arch", "defaults"} <= set(required)
     assert members(Proxy)[1] == ["cli_options"]
     assert members(Executor)[1] == ["cli_options"]
@@ -138,3 +139,91 @@ def test_the_core_has_no_import_cycle():
 
     for name in sorted(graph):
         visit(name, [])
+
+
+# ---- options: one declaration per option name ----------------------------------------------------
+
+def with_options(name, *options):
+    proxy = Scorer()
+    proxy.name, proxy.cli_options = name, list(options)
+    return proxy
+
+
+def test_an_option_another_plugin_declares_is_refused_naming_both_plugins(register_plugin):
+    import click
+
+    mine = with_options("mine", click.Option(["--batch-size"], type=int, default=None))
+    registry = register_plugin(plugin_offering(register_proxies=[mine]), "batcher")
+    reason = broken_reason(registry, "batcher")
+    assert "proxy 'mine' of plugin 'batcher' declares --batch-size" in reason
+    assert "proxy 'ntk' of plugin 'ntk'" in reason
+    assert "mine" not in registry.names("proxy")
+
+
+def test_sharing_the_declaration_itself_is_not_a_clash(register_plugin):
+    from tenas_kit.proxy import ZERO_COST_OPTIONS
+
+    registry = register_plugin(plugin_offering(register_proxies=[with_options("sharer", *ZERO_COST_OPTIONS)]),
+                               "sharer")
+    assert "sharer" in registry.names("proxy") and not [b for b in registry.broken if b.plugin == "sharer"]
+
+
+def test_an_option_of_the_command_itself_is_refused(register_plugin, capsys):
+    import click
+
+    register_plugin(plugin_offering(register_proxies=[with_options("seeded", click.Option(["--seed"], type=int))]),
+                    "seeded")
+    code, out, err = call(capsys, "plugins", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    (reason,) = [b["reason"] for b in report["broken"] if b["plugin"] == "seeded"]
+    assert "proxy 'seeded' of plugin 'seeded' declares --seed" in reason and "tenaskit run's own option" in reason
+    assert ("proxy", "seeded") not in {(p["kind"], p["name"]) for p in report["provided"]}
+
+
+# ---- misspelt hooks, and names nobody provides -----------------------------------------------------
+
+@pytest.mark.parametrize("hook", ["register_proxy", "regster_proxies"])
+def test_a_misspelt_hook_is_told_the_hook_it_meant(register_plugin, hook):
+    registry = register_plugin(SimpleNamespace(**{hook: hookimpl(lambda register: register(Scorer()))}), "typo")
+    assert f"unknown hook '{hook}'; did you mean 'register_proxies'?" in broken_reason(registry, "typo")
+
+
+def test_an_unknown_name_mentions_the_broken_plugins(register_plugin, capsys):
+    register_plugin(SimpleNamespace(register_proxy=hookimpl(lambda register: register(Scorer()))), "typo")
+    code, _, err = call(capsys, "rank", "--proxies", "scorer", "--data", "synthetic", "--sample", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "unknown proxy 'scorer'" in err and "broken" in err
+    assert "'typo'" in err and "did you mean 'register_proxies'?" in err
+
+
+# ---- presets: what they list is checked when they load ---------------------------------------------
+
+class Listed:
+    description = "a preset of a test"
+    combine = "rank_sum"
+
+    def __init__(self, name, proxies, combine="rank_sum"):
+        self.name, self.proxies, self.combine = name, proxies, combine
+
+
+@pytest.mark.parametrize("proxies, combine, problem", [
+    (["synflow", "params"], "rank_sum", "proxies must be a list of (proxy name, weight) pairs"),
+    ([("synflow", "1")], "rank_sum", "proxies must be a list of (proxy name, weight) pairs"),
+    ([], "rank_sum", "proxies must be a list of (proxy name, weight) pairs"),
+    ([("synflow", 1.0)], "rank_summ", "combine 'rank_summ' is no rule"),
+])
+def test_a_malformed_preset_is_refused_at_load_naming_it(register_plugin, capsys, proxies, combine, problem):
+    registry = register_plugin(plugin_offering(register_presets=[Listed("shaky", proxies, combine)]), "shaky_plugin")
+    assert f"preset 'shaky': {problem}" in broken_reason(registry, "shaky_plugin")
+    code, _, err = call(capsys, "rank", "--preset", "shaky", "--data", "synthetic", "--sample", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "preset 'shaky'" in err and "'shaky_plugin'" in err and "unpack" not in err
+
+
+def test_a_preset_naming_an_unknown_proxy_names_itself_and_its_plugin(register_plugin, capsys):
+    register_plugin(plugin_offering(register_presets=[Listed("ghostly", [("synflow", 1.0), ("ghost", 1.0)])]),
+                    "ghost_plugin")
+    code, _, err = call(capsys, "rank", "--preset", "ghostly", "--data", "synthetic", "--sample", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "preset 'ghostly' of plugin 'ghost_plugin' names unknown proxy 'ghost'" in err

@@ -58,8 +58,10 @@ def test_layout_matches_darts(darts):
     assert layout.edges[:3] == ("2<-0", "2<-1", "3<-0") and layout.edges[-1] == "5<-4"
     assert layout.ops[0] == "none" and layout.ops[3] == "skip_connect"
     assert layout.edge_groups == (((0, 1), 2), ((2, 3, 4), 2), ((5, 6, 7, 8), 2), ((9, 10, 11, 12, 13), 2))
-    assert darts.defaults("imagenet") == {"batch_size": 24, "prune_number": 2, "proxy_network": "supernet"}
-    assert darts.defaults("cifar10") == {"batch_size": 14, "prune_number": 3, "proxy_network": "supernet"}
+    assert darts.defaults("imagenet") == {"batch_size": 24, "prune_number": 2, "proxy_network": "supernet",
+                                          "recipe": "darts"}
+    assert darts.defaults("cifar10") == {"batch_size": 14, "prune_number": 3, "proxy_network": "supernet",
+                                         "recipe": "darts"}
 
 
 def test_darts_v2_evaluation_network_has_published_size(darts):

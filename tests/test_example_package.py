@@ -1,5 +1,6 @@
 """The example plugin package, pip-installed for real, works in run, rank and as a command."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,11 @@ def test_example_proxy_drives_run_and_rank(installed, tmp_path):
                     "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv", "--workers", "1", env=installed)
     assert rank.returncode == 0, rank.stderr
     assert (tmp_path / "r.csv").read_text().startswith("rank,arch,rank_sum,weightnorm")
+
+
+def test_example_packages_own_tests_pass_with_the_harness_fixture(installed):
+    """Its tests use the fixture tenaskit_harness that tenas-kit's pytest plugin (entry point pytest11) provides."""
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=EXAMPLE,
+                            capture_output=True, text=True, env=dict(os.environ, **installed), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "3 passed" in result.stdout

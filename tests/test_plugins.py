@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import ROOT, call, plugin_offering, tenaskit
+from conftest import ROOT, SCORER, call, plugin_offering, tenaskit
 from tenas_kit.runfile import read
 
 PLUGIN_FILES = ROOT / "tests" / "plugin_files"
@@ -248,3 +248,84 @@ def test_load_plugins_variable_limits_third_party_plugins(site):
     assert "aliveops" in named.stdout  # the entry point works when allowed
     none = tenaskit("plugins", env={**env, "TENASKIT_LOAD_PLUGINS": ""})
     assert "aliveops" not in none.stdout and "nb201" in none.stdout
+
+
+# ---- what a plugin author sees ---------------------------------------------------------------------
+
+def test_debug_shows_a_traceback_that_ends_in_the_plugins_line(registry, capsys, tmp_path):
+    args = ["rank", "--plugin", PLUGIN_FILES / "raiser.py", "--proxies", "raiser", "--sample", "2",
+            "--data", "synthetic", "--repeats", "1", "--executor", "serial",
+            "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv"]
+    code, _, err = call(capsys, *args)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert err.strip().endswith("(rerun with --debug for the plugin's traceback)")
+    code, _, err = call(capsys, "--debug", *args)
+    assert code == 1
+    frames = [line for line in err.splitlines() if line.lstrip().startswith("File ")]
+    assert "raiser.py" in frames[-1] and "in score" in frames[-1]  # the innermost frame is the plugin's
+    assert "--debug" not in err.strip().splitlines()[-1]
+
+
+def test_debug_shows_the_plugins_line_from_a_worker_process(registry, capsys, tmp_path):
+    code, _, err = call(capsys, "--debug", "rank", "--plugin", PLUGIN_FILES / "raiser.py", "--proxies", "raiser",
+                        "--sample", "2", "--data", "synthetic", "--repeats", "1", "--workers", "2",
+                        "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv")
+    assert code == 1
+    assert 'raise ZeroDivisionError("bad cell")' in err  # the worker's traceback, printed as the cause
+
+
+def test_a_one_element_tensor_requiring_grad_is_a_score_and_stderr_stays_quiet(tmp_path):
+    # A console script: PyTorch warns about such a conversion once per process.
+    plugin = tmp_path / "graded.py"
+    plugin.write_text(SCORER.format(name="graded", body=" " * 12 + "import torch\n" + " " * 12 +
+                                    "return torch.ones(1, requires_grad=True) * float(mask[..., 1:].sum())"))
+    out = tmp_path / "r.csv"
+    done = tenaskit("rank", "--plugin", plugin, "--proxies", "graded", "--archs", _archs(tmp_path), "--data",
+                    "synthetic", "--repeats", "1", "--executor", "serial", "--store", tmp_path / "s.h5", "--out", out)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert [float(r["graded"]) for r in read_ranking(out)] == list(ALIVE.values())
+
+
+def _archs(tmp_path):
+    path = tmp_path / "archs.txt"
+    path.write_text("\n".join(ALIVE))
+    return path
+
+
+def test_plugin_supplied_text_is_printed_as_written(register_plugin, capsys, tmp_path):
+    class Bracketed(Scripted):
+        description = "needs tenas-kit[ray] and [bold]nothing bold[/bold]"
+
+    register_plugin(plugin_offering(register_proxies=[Bracketed("tag[b]", lambda mask: 1.0)]), "bracket[ed]")
+    register_plugin(plugin_offering(register_proxies=lambda register: 1 / 0), "fails[red]")
+    code, out, err = call(capsys, "plugins")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "tenas-kit[ray]" in text and "[bold]nothing" in text and "bracket[ed]" in text and "fails[red]" in text
+    code, out, err = call(capsys, "rank", "--proxies", "tag[b]", "--sample", "2", *TINY,
+                          "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv")
+    assert code == 0 and "tag[b]" in out, err
+
+
+def test_a_rounds_line_prints_pruned_labels_as_written():
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from tenas_kit.cli.progress import RichReporter
+
+    out = io.StringIO()
+    decision = SimpleNamespace(pruned_labels=lambda candidates: ["cell/[red]1<-0/x"])
+    RichReporter(Console(file=out, width=200)).round_finished(0, [], decision, 1.0)
+    assert "pruned 1 in 1.0 s" in out.getvalue() and "cell/[red]1<-0/x" in out.getvalue()
+
+
+def test_options_of_a_plugin_file_are_on_the_command_line(registry, capsys, tmp_path):
+    out = tmp_path / "r.csv"
+    code, _, err = call(capsys, "rank", "--plugin", PLUGIN_FILES / "leveled.py", "--proxies", "leveled", "--level", "7",
+                        "--archs", _archs(tmp_path), *TINY, "--store", tmp_path / "s.h5", "--out", out)
+    assert code == 0, err
+    assert {float(r["leveled"]) for r in read_ranking(out)} == {7.0}
+    code, out, err = call(capsys, "rank", "--plugin", PLUGIN_FILES / "leveled.py", "--help")
+    assert code == 0 and "--level" in out

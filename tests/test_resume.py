@@ -8,6 +8,7 @@ test (exit 130 or -9 is required, never 0), and the resumed command must report 
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import time
@@ -148,6 +149,27 @@ def test_ctrl_c_stops_fast_marks_the_run_and_resume_finishes_it_identically(whol
     after = clocks(tmp_path / "run.h5")
     assert len(before) == kept + 1 and len(after) == ROUNDS + 1
     assert all(after[name] == value for name, value in before.items())
+
+
+def test_a_file_size_limit_mid_run_is_one_line_and_the_same_command_resumes(whole, tmp_path):
+    """``ulimit -f 64``: the run file outgrows 64 KiB after its first round. HDF5 met the failed write inside
+    the file (exit 139, 67 lines of h5py errors, a .partial that no longer opened); the round is now committed
+    whole or not at all, so the .partial keeps the rounds before it and the same command finishes the run."""
+    argv, partial = command("run", tmp_path)
+    limit = 64 * 1024
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=ENV,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, (done.returncode, done.stderr[-3000:])
+    assert f"cannot write the run file '{partial}': File too large" in lines[0], lines[0]
+    with h5py.File(partial, "r") as h5:
+        kept = int(h5.attrs["rounds_done"])
+        assert list(h5["rounds"]) == [f"{i:03d}" for i in range(kept)]
+    assert 1 <= kept < ROUNDS and f"its {kept} finished round" in lines[0], lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.h5.partial"]  # no temporary file left
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=ENV)
+    assert resumed.returncode == 0 and "resuming" in resumed.stdout, resumed.stderr
+    assert same_result("run", whole["run"], tmp_path) == []
 
 
 def clocks(path):

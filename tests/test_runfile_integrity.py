@@ -25,6 +25,10 @@ from tenas_kit.runfile import FORMAT_VERSION, RunFile, _data_digest, partial_pat
 SMALL = {"batch_size": 6, "region_samples": 64}
 
 
+def config():
+    return SearchConfig(data="synthetic", repeats=1, seed=5, options=dict(SMALL))
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """One finished run, written once; tests damage copies of it."""
@@ -32,8 +36,7 @@ def finished(tmp_path_factory):
 
     plugins.reset()
     path = tmp_path_factory.mktemp("run") / "run.h5"
-    config = SearchConfig(data="synthetic", repeats=1, seed=5, options=dict(SMALL))
-    tenas_kit.search(config, out=path, workers=1)
+    tenas_kit.search(config(), out=path, workers=1)
     plugins.reset()
     return path, read(path)
 
@@ -140,6 +143,53 @@ def test_an_attribute_rewritten_behind_the_checksum_is_refused(copy, finished, c
     with pytest.raises(TenasRuntimeError, match="fail their sha256 checksum"):
         read(copy)
     refused_in_one_line(capsys, copy, "export")
+
+
+@pytest.mark.parametrize("removed", ["rounds/002", "final"])
+def test_a_finished_file_that_lacks_what_it_declares_is_refused_by_every_reader(copy, capsys, removed):
+    """The counters are not under the sha256; a round or the result removed through HDF5 (its own checksums
+    hold) left show, export, plot and report exiting 0 with fewer rounds."""
+    with h5py.File(copy, "a") as h5:
+        del h5[removed]
+    expected = "declares 3 rounds done but holds 2" if removed.startswith("rounds") else "holds no 'final' group"
+    with pytest.raises(TenasRuntimeError, match=expected):
+        read(copy)
+    for command in (["show"], ["export"], ["plot", "trajectory"], ["report"]):
+        assert expected in refused_in_one_line(capsys, copy, *command), command
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["run.h5"]  # no figure, no page
+
+
+def test_a_full_disk_at_a_round_keeps_the_rounds_before_it_and_the_same_search_resumes(finished, tmp_path,
+                                                                                        monkeypatch):
+    """The disk fills while round 2 is committed (reported at fsync, as with delayed allocation or NFS): the
+    .partial must still hold round 1, readable, and the same search then finishes it to the same file."""
+    import errno
+    import os
+    import stat
+
+    from tenas_kit import plugins
+    from tenas_kit.h5content import content, differences
+
+    real, files = os.fsync, []
+
+    def fsync(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            files.append(fd)
+            if len(files) == 3:  # the new file, round 1, round 2
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(fd)
+
+    out = tmp_path / "full.h5"
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(TenasRuntimeError, match="No space left on device; its 1 finished round is kept there"):
+        tenas_kit.search(config(), out=out, executor="serial")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.h5.partial"]
+    with h5py.File(partial_path(out), "r") as h5:
+        assert h5.attrs["rounds_done"] == 1 and list(h5["rounds"]) == ["000"]
+    plugins.reset()
+    tenas_kit.search(config(), out=out, executor="serial")
+    assert differences(content(finished[0]), content(out)) == []
 
 
 def test_sampled_bit_flips_are_refused_or_harmless(copy, finished):

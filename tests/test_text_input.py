@@ -105,6 +105,38 @@ def test_a_non_utf8_architecture_file_is_a_usage_error_naming_file_and_line(file
     assert not (tmp_path / "s.h5").exists()
 
 
+def ranking_cut_mid_number(rows=9):
+    """A results file as ``rank`` writes it (CRLF rows), cut inside its last number, as a full disk leaves it."""
+    archs = [A, B, C] * 3
+    text = "rank,arch,rank_sum,ntk\r\n" + "".join(f"{i + 1},{archs[i]},{2 * i},0.{i}2345\r\n" for i in range(rows))
+    return text[:-5]  # "0.82345\r\n" -> "0.82": every cell still reads as a number
+
+
+CUT = [  # (id, option the file is given to, file name, content, line named)
+    ("results", "results", "r.csv", ranking_cut_mid_number(), 10),
+    ("benchmark", "--benchmark", "bench.csv", f"arch,acc\n{A},93.5\n{B},90\n{C},85.2", 4),
+    ("archs-csv", "--archs", "archs.csv", f"arch,note\n{A},ok\n{B},cut", 3),
+]
+
+
+@pytest.mark.parametrize("option, name, content, line", [case[1:] for case in CUT], ids=[case[0] for case in CUT])
+def test_a_csv_whose_last_line_is_cut_is_a_usage_error(files, tmp_path, capsys, option, name, content, line):
+    """A CSV that does not end in a line break stopped mid-row: its last cell may be a cut number."""
+    cut = files(name, content)
+    if option == "--archs":
+        args = ["rank", "--data", "synthetic", "--archs", cut, "--store", tmp_path / "s.h5", "--out", tmp_path / "o.csv"]
+    elif option == "--benchmark":
+        args = ["correlate", tmp_path / "ranking.csv", "--benchmark", cut]
+    else:
+        args = ["correlate", cut, "--benchmark", tmp_path / "bench.csv"]
+    code, out, err = call(capsys, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and out == "", (code, err)
+    assert f"'{cut}', line {line}: the last line does not end in a line break" in lines[0], lines[0]
+    assert "end it with a newline" in lines[0]
+    assert not (tmp_path / "s.h5").exists()
+
+
 def test_good_files_still_read(files, tmp_path, capsys):
     """What is refused above is all that changed: finite accuracies, an empty accuracy (no value recorded), a
     byte-order mark, nan and inf scores (a proxy may give them), JSON results, CSV architecture lists."""
@@ -120,6 +152,9 @@ def test_good_files_still_read(files, tmp_path, capsys):
     assert code == 0, err
     assert read_archs(files("a.csv", f"arch,note\n{A},é\n{B},\n")) == [A, B]
     assert read_archs(files("a.txt", f"# é\n{A}\n\n{B}\n")) == [A, B]
+    # A plain list is not CSV: a cut architecture does not parse, so its last line needs no line break.
+    assert read_archs(files("a.txt", f"{A}\n{B}")) == [A, B]
+    assert read_archs(files("a.csv", f"arch\r\n{A}\r\n{B}\r")) == [A, B]
 
 
 def test_the_api_raises_the_same_usage_error(files):

@@ -37,6 +37,7 @@ import numpy as np
 from tenas_kit.errors import TenasError
 from tenas_kit.hookspecs import hookimpl
 from tenas_kit.proxy import ZERO_COST_OPTIONS, network_role
+from tenas_kit.recent import Recent
 from tenas_kit.seeds import derive
 from tenaskit_builtins.flops import FlopCount
 
@@ -45,7 +46,7 @@ from tenaskit_builtins.flops import FlopCount
 SHARED = "az_nas"  # the name the three data-based indicators seed their network, input and draws under
 DEFAULT_NETWORK = "evaluation"  # the paper scores the C=16, N=5 NAS-Bench-201 networks
 KEEP = 8  # indicator sets cached per process: enough for one cell's proxies, not a whole ranking
-_cache = {}
+_cache = Recent(KEEP)
 
 
 def feature_modules(network):
@@ -171,18 +172,17 @@ class _Indicator:
                 built.update(network=network, inputs=inputs.to(ctx.device))
             return built["network"], built["inputs"]
 
+        def measure(mask):
+            network, inputs = build()
+            network.mask = mask
+            # The same sign draws for every mask: a score is a function of the mask alone.
+            generator = torch.Generator(device=ctx.device).manual_seed(
+                derive(ctx.seed, SHARED, "signs", ctx.round, ctx.repeat))
+            return indicators(network, inputs, rademacher(generator))
+
         def score(mask):
             key = (*base, np.asarray(mask).tobytes())
-            if key not in _cache:
-                network, inputs = build()
-                network.mask = mask
-                # The same sign draws for every mask: a score is a function of the mask alone.
-                generator = torch.Generator(device=ctx.device).manual_seed(
-                    derive(ctx.seed, SHARED, "signs", ctx.round, ctx.repeat))
-                if len(_cache) >= KEEP:
-                    del _cache[next(iter(_cache))]
-                _cache[key] = indicators(network, inputs, rademacher(generator))
-            return _cache[key][self.key]
+            return _cache.get_or_make(key, lambda: measure(mask))[self.key]
 
         return score
 

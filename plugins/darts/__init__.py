@@ -42,7 +42,7 @@ class Darts:
         # Zero-cost proxies score the search network: the evaluation network holds one genotype, not the
         # supernets a search measures (--proxy-network evaluation still chooses it for a ranking).
         sizes = {"batch_size": 24, "prune_number": 2} if dataset == "imagenet" else {"batch_size": 14, "prune_number": 3}
-        return {**sizes, "proxy_network": "supernet"}
+        return {**sizes, "proxy_network": "supernet", "recipe": "darts"}
 
     def network(self, mask, role, num_classes, in_channels=3):
         # torch: only once a network is built
@@ -60,6 +60,16 @@ class Darts:
             return NetworkImageNet(mask, num_classes, in_channels=in_channels)
         return NetworkCIFAR(mask, num_classes, in_channels=in_channels)
 
+    def train_network(self, arch, num_classes, channels=0, cells=0, in_channels=3):
+        """DARTS's evaluation network of a genotype, with drop path and its auxiliary head: NetworkCIFAR
+        (C=36, 20 cells unless given), NetworkImageNet (C=48, 14 cells) for 1000 classes, as ``evaluation``."""
+        from .evaluation import NetworkCIFAR, NetworkImageNet
+
+        mask = self.arch_to_mask(arch)
+        if num_classes == 1000:
+            return NetworkImageNet(mask, num_classes, channels or 48, cells or 14, in_channels)
+        return NetworkCIFAR(mask, num_classes, channels or 36, cells or 20, in_channels)
+
     def parse(self, text):
         return genotypes.parse(text)
 
@@ -71,6 +81,9 @@ class Darts:
 
     def canonical(self, arch):
         return genotypes.canonical(arch)
+
+    def representative(self, arch):
+        return genotypes.representative(arch)
 
     def to_json(self, arch):
         """DARTS's Genotype fields, pairs as [op, input] lists."""

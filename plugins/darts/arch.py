@@ -69,9 +69,9 @@ def sample(rng):
     return Genotype(**fields)
 
 
-def canonical(arch):
-    """The text of ``arch`` with each node's two pairs ordered by input: genotypes that list a node's inputs
-    in another order build the same op mask, and so the same networks and scores.
+def representative(arch):
+    """``arch`` with each node's two pairs ordered by input: genotypes that list a node's inputs in another
+    order build the same op mask, and so the same networks and scores.
 
     Relabelling intermediate nodes is not merged: the cell's output concatenates the nodes in order, so such
     a genotype is the same function only up to a permutation of channels, and its seeded initial weights, and
@@ -81,7 +81,11 @@ def canonical(arch):
         pairs = getattr(arch, cell)
         fields[cell] = tuple(p for node in _by_node(pairs) for p in sorted(node, key=lambda pair: pair[1]))
         fields[f"{cell}_concat"] = CONCAT
-    return format(Genotype(**fields))
+    return Genotype(**fields)
+
+
+def canonical(arch):
+    return format(representative(arch))
 
 
 def to_mask(arch):

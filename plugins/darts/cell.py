@@ -35,12 +35,15 @@ class Cell(nn.Module):
         stride = self.stride if source < INPUTS else 1
         return MixedEdge(OPS, alive, lambda name: make_op(name, channels, stride))
 
-    def forward(self, s0, s1, alive):
+    def forward(self, s0, s1, alive, drop=None):
+        """``drop(x)``: drop path, applied to the output of every edge whose ops are not all identities."""
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for k in NODES:
             total = None
             for e in NODE_EDGES[k]:
                 out = self.edges[e](states[EDGES[e][1]], alive[e])
+                if out is not None and drop is not None and not _identity(self.edges[e], alive[e]):
+                    out = drop(out)
                 if out is not None:
                     total = out if total is None else total + out
             states.append(self._zeros(states[1]) if total is None else total)
@@ -50,6 +53,11 @@ class Cell(nn.Module):
         """A node no alive edge feeds: zeros at the cell's output resolution."""
         n, c, h, w = x.shape
         return x.new_zeros(n, c, (h - 1) // self.stride + 1, (w - 1) // self.stride + 1)
+
+
+def _identity(edge, alive):
+    """DARTS leaves an identity op's output whole: dropping the path of a skip connection drops nothing."""
+    return all(isinstance(op, nn.Identity) for key, op in edge.ops.items() if alive[int(key)])
 
 
 def stack(mask, reductions, c_prev_prev, c_prev, channels, reduction_prev=False):
@@ -64,10 +72,11 @@ def stack(mask, reductions, c_prev_prev, c_prev, channels, reduction_prev=False)
     return cells, c_prev
 
 
-def run(cells, s0, s1, mask, after=None):
-    """Feed each cell the two previous outputs; ``after(i, output)`` sees every cell's output."""
+def run(cells, s0, s1, mask, after=None, drop=None):
+    """Feed each cell the two previous outputs; ``after(i, output)`` sees every cell's output; ``drop``: the
+    cells' drop path."""
     for i, cell in enumerate(cells):
-        s0, s1 = s1, cell(s0, s1, mask[cell.kind])
+        s0, s1 = s1, cell(s0, s1, mask[cell.kind], drop)
         if after is not None:
             after(i, s1)
     return s1

@@ -5,12 +5,15 @@ an auxiliary head after the 2/3 cell. The head is built (attribute
 ``auxiliary_head``, so parameter counts can leave out names containing
 "auxiliary") but, to keep ``forward`` returning logits only, it runs only when
 ``compute_auxiliary`` is set, in train mode; its logits are then left in
-``auxiliary_logits``. Drop-path is not implemented. The final pooling is
+``auxiliary_logits``. Drop path, as DARTS's ``train.py`` applies it, runs in
+train mode while ``drop_path_prob`` is above 0, its draws taken from
+``drop_generator`` (a ``torch.Generator``; None: PyTorch's global one). The final pooling is
 adaptive: identical to DARTS's AvgPool2d(7) at 224x224 on ImageNet, and it
 also lets the ImageNet network run on the 32x32 images TE-NAS searches with.
 """
 
 import numpy as np
+import torch
 import torch.nn as nn
 
 from .cell import run, stack
@@ -60,11 +63,16 @@ class EvaluationNetwork(nn.Module):
     """Shared body: stems are set by subclasses, cells come from the mask."""
 
     compute_auxiliary = False
+    drop_path_prob = 0.0
+    drop_generator = None
 
     def _build_body(self, mask, layers, c_prev_prev, c_prev, channels, reduction_prev, num_classes, head):
         self.mask = np.array(mask, dtype=bool)
         self.auxiliary_index = 2 * layers // 3
         self.cells, width = stack(self.mask, reductions(layers), c_prev_prev, c_prev, channels, reduction_prev)
+        for cell in self.cells:
+            for edge in cell.edges:
+                edge.reference_calls = 0  # DARTS's model.py cell holds its ops, without a mixed op around each
         self.auxiliary_head = head(self.cells[self.auxiliary_index].out_channels, num_classes)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(width, num_classes)
@@ -76,8 +84,15 @@ class EvaluationNetwork(nn.Module):
     def forward(self, x):
         self.auxiliary_logits = None
         s0, s1 = self._inputs(x)
-        x = run(self.cells, s0, s1, self.mask, self._auxiliary)
+        drop = self._drop_path if self.training and self.drop_path_prob > 0 else None
+        x = run(self.cells, s0, s1, self.mask, self._auxiliary, drop)
         return self.classifier(self.pool(x).flatten(1))
+
+    def _drop_path(self, x):
+        """DARTS's drop_path: each sample's path kept with probability 1 - p, and scaled by 1 / (1 - p)."""
+        keep = 1.0 - self.drop_path_prob
+        kept = torch.empty((x.shape[0], 1, 1, 1), device=x.device).bernoulli_(keep, generator=self.drop_generator)
+        return x / keep * kept.to(x.dtype)
 
     def _auxiliary(self, index, features):
         if index == self.auxiliary_index and self.compute_auxiliary and self.training:

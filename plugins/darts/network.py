@@ -29,6 +29,7 @@ class SearchNetwork(nn.Module):
             self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, padding=1, bias=False), batch_norm(width))
         else:
             self.stem, width = nn.Identity(), in_channels
+            self.stem.reference_calls = 0  # DARTS's networks have a stem: none returns the input
         self.cells, width = stack(self.mask, (False, True), width, width, channels)
         self.lastact = nn.Sequential(batch_norm(width), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -4,6 +4,10 @@ Every BatchNorm is affine and tracks running statistics (TE-NAS's settings), and
 every ReLU is a separate ``nn.ReLU(inplace=False)`` module: R_N reads the
 outputs of ReLU modules through forward hooks, so they must be modules and must
 not overwrite their input.
+
+Where the modules nest otherwise than DARTS's own (``cnn/operations.py``,
+which MeCo's DARTS experiments build too), ``reference_calls`` says how many
+of DARTS's module calls return a module's output (``tenas_kit.nn.probes``).
 """
 
 import torch
@@ -19,6 +23,8 @@ def batch_norm(channels):
 
 
 class ReLUConvBN(nn.Sequential):
+    reference_calls = 2  # DARTS's ReLUConvBN module returns what its Sequential does
+
     def __init__(self, c_in, c_out, kernel, stride, padding):
         super().__init__(
             nn.ReLU(inplace=False),
@@ -29,6 +35,8 @@ class ReLUConvBN(nn.Sequential):
 
 class DilConv(nn.Sequential):
     """ReLU, depthwise (optionally dilated) conv, pointwise conv, BN."""
+
+    reference_calls = 2  # DARTS's DilConv module around its Sequential
 
     def __init__(self, c_in, c_out, kernel, stride, padding, dilation):
         super().__init__(
@@ -42,11 +50,15 @@ class DilConv(nn.Sequential):
 class SepConv(nn.Sequential):
     """Two depthwise-separable blocks; only the first one strides."""
 
+    reference_calls = 2  # DARTS's SepConv module around one Sequential of both blocks' layers
+
     def __init__(self, c_in, c_out, kernel, stride, padding):
         super().__init__(
             DilConv(c_in, c_in, kernel, stride, padding, 1),
             DilConv(c_in, c_out, kernel, 1, padding, 1),
         )
+        for block in self:
+            block.reference_calls = 0
 
 
 class FactorizedReduce(nn.Module):
@@ -64,6 +76,7 @@ class FactorizedReduce(nn.Module):
         self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, bias=False)
         self.conv_2 = nn.Conv2d(c_in, c_out - c_out // 2, 1, stride=2, bias=False)
         self.pad = nn.ConstantPad2d((0, 1, 0, 1), 0.0)
+        self.pad.reference_calls = 0  # DARTS slices its input without a module
         self.bn = batch_norm(c_out)
 
     def forward(self, x):

@@ -18,11 +18,6 @@ class InlineSession:
     """Runs each job when ``completed`` reaches it, so the caller commits results as they come (a kill then
     loses only the job in flight)."""
 
-    def __init__(self):
-        import torch
-
-        self.threads = torch.get_num_threads()
-
     def submit(self, job):
         return job
 
@@ -31,9 +26,6 @@ class InlineSession:
             yield job, job()
 
     def close(self, cancel=False):
-        import torch
-
-        torch.set_num_threads(self.threads)
         jobs.forget()
 
 

@@ -12,15 +12,14 @@ channels x pixels. Per output, the Pearson correlation matrix of the rows
 sum of those over every module call, NaN and inf results left out. Outputs
 with one column (logits, pooled vectors) have an all-zero matrix and add 0.
 
-The sum runs over every module that runs, so it depends on how a space nests
-its modules. tenas-kit's NB201 network nests its convolution and pooling ops
-as the reference's (``foresight/models/nasbench2.py``) does; the counts differ
-in four places: a skip op counts its output twice here (edge and identity),
-once there; the reference's stem counts its output three times (here twice);
-each reduction block's two ReLU-conv-BN units count their output three times
-there (here twice); and each stage's ``nn.Sequential`` there counts its last
-cell's output once more. The network follows ``--init`` (the
-reference keeps the modules' default initialisation).
+The reference sums over the module calls of its own network, so its number
+depends on how that network nests its modules. Here each module call counts
+as often as the reference's network returns that output
+(``tenas_kit.nn.probes.reference_calls``, which a space sets where its nesting
+differs): on NAS-Bench-201 the network of ``foresight/models/nasbench2.py``,
+which the reference builds, so the sum runs over the same outputs; on DARTS,
+DARTS's own modules. The network follows ``--init`` (the reference keeps the modules' default
+initialisation).
 """
 
 from __future__ import annotations
@@ -53,11 +52,14 @@ def meco(network, image):
 
     import torch
 
+    from tenas_kit.nn.probes import reference_calls
+
     terms = []
 
     def hook(module, args, output):
-        if isinstance(output, torch.Tensor) and output.dim() > 0:
-            terms.append(min_correlation_eigenvalue(output))
+        calls = reference_calls(module)
+        if calls and isinstance(output, torch.Tensor) and output.dim() > 0:
+            terms.append(calls * min_correlation_eigenvalue(output))
 
     handles = [m.register_forward_hook(hook) for m in network.modules()]
     try:
@@ -77,8 +79,10 @@ class MeCo:
 
     def settings(self, options, space_defaults):
         # One image by definition (the reference reads only the first sample); --proxy-batch-size does not apply.
+        # calls: each module call weighed by the reference network's; in the key, so no store serves scores of
+        # the earlier count over tenas-kit's own module calls.
         return {"images": 1, "init": options.get("init") or "pytorch",
-                "network": network_role(options, space_defaults, DEFAULT_NETWORK)}
+                "network": network_role(options, space_defaults, DEFAULT_NETWORK), "calls": "reference"}
 
     def prepare(self, ctx):
         network = ctx.network(ctx.settings["network"])

@@ -1,15 +1,20 @@
 """NAS-Bench-201 search space (NATS-Bench topology space) for tenas-kit."""
 
-import itertools
-
 import numpy as np
 
+import itertools
+
+from tenas_kit.cellgraph import graph_features, op_features
 from tenas_kit.errors import TenasError
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.space import Layout, single_path
+from tenas_kit.space import ZERO, Layout, single_path
 
 from . import arch as archstr
-from .layout import EDGES, OPS
+from .benchmark import NB201Accuracy
+from .layout import EDGES, NODES, OPS
+
+# Every group of the ops that pass something on: GRAF counts paths through each.
+GROUPS = {"+".join(g): set(g) for n in range(1, len(OPS)) for g in itertools.combinations(OPS[1:], n)}
 
 
 class NB201:
@@ -22,7 +27,7 @@ class NB201:
     evaluation_channels, evaluation_cells = 16, 5
 
     def defaults(self, dataset):
-        return {"batch_size": 72, "prune_number": 1}
+        return {"batch_size": 72, "prune_number": 1, "recipe": "nb201"}
 
     def network(self, mask, role, num_classes, in_channels=3):
         from .network import Network  # torch: only once a network is built
@@ -35,6 +40,13 @@ class NB201:
             return Network(mask, self.evaluation_channels, self.evaluation_cells, num_classes, in_channels)
         raise TenasError(f"space nb201 has no '{role}' network; roles: supernet, thin, evaluation.")
 
+    def train_network(self, arch, num_classes, channels=0, cells=0, in_channels=3):
+        """The benchmark's network (C=16, N=5 unless given) for a cell."""
+        from .network import Network
+
+        channels, cells = channels or self.evaluation_channels, cells or self.evaluation_cells
+        return Network(self.arch_to_mask(arch), channels, cells, num_classes, in_channels)
+
     def parse(self, text):
         return archstr.parse(text)
 
@@ -43,10 +55,18 @@ class NB201:
 
     def enumerate(self):
         """Every architecture of the space, in canonical string order."""
-        return [tuple(ops) for ops in itertools.product(OPS, repeat=len(EDGES))]
+        return archstr.every()
 
     def canonical(self, arch):
         return archstr.canonical(arch)
+
+    def representative(self, arch):
+        return archstr.representative(arch)
+
+    def features(self, arch):
+        """GRAF's features of the cell (``tenas_kit.cellgraph``): input node 0, output node 3."""
+        edges = [(i, j, op) for (i, j), op in zip(EDGES, arch) if op != ZERO]
+        return {**op_features(zip(self.layout.edges, arch), OPS), **graph_features(edges, (0,), NODES - 1, GROUPS)}
 
     def to_json(self, arch):
         """Op per edge, edges named target<-source."""
@@ -67,3 +87,8 @@ class NB201:
 @hookimpl
 def register_spaces(register):
     register(NB201())
+
+
+@hookimpl
+def register_benchmarks(register):
+    register(NB201Accuracy())

@@ -1,5 +1,8 @@
 """NAS-Bench-201 architecture strings: ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``."""
 
+import functools
+import itertools
+
 from tenas_kit.errors import TenasError
 
 from .layout import EDGES, NODES, OPS
@@ -63,3 +66,25 @@ def canonical(arch):
                 terms.append(f"({keys[j]})@{arch[e]}")
         keys.append("+".join(sorted(terms)))
     return keys[-1]
+
+
+def every():
+    """Every architecture, in the benchmark's enumeration order (the first edge varies slowest)."""
+    return [tuple(ops) for ops in itertools.product(OPS, repeat=len(EDGES))]
+
+
+def representative(arch):
+    """The first member of ``arch``'s isomorphism class in enumeration order.
+
+    It is also a member with the fewest ops (a test checks every class): ``none`` comes first among the
+    ops, so no op of it could be ``none`` without leaving the class.
+    """
+    return _representatives()[canonical(arch)]
+
+
+@functools.cache
+def _representatives():
+    found = {}
+    for arch in every():
+        found.setdefault(canonical(arch), arch)
+    return found

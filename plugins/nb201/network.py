@@ -1,4 +1,10 @@
-"""NAS-Bench-201 networks for any op mask: supernet, thin network, evaluation net."""
+"""NAS-Bench-201 networks for any op mask: supernet, thin network, evaluation net.
+
+Where the modules nest otherwise than in the reference network of the
+zero-cost proxies' code (``foresight/models/nasbench2.py``, Abdelfattah et al.,
+which MeCo's official code builds), ``reference_calls`` says how many of its
+module calls return a module's output (``tenas_kit.nn.probes``).
+"""
 
 import numpy as np
 import torch
@@ -16,6 +22,8 @@ class Cell(nn.Module):
         self.edges = nn.ModuleList(
             MixedEdge(OPS, alive[e], lambda name: make_op(name, channels)) for e in range(len(EDGES))
         )
+        for edge in self.edges:
+            edge.reference_calls = 0  # the reference adds the ops into the nodes without an edge module
 
     def forward(self, x, mask):
         nodes = [x]
@@ -49,9 +57,11 @@ class Network(nn.Module):
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
             )
+            self.stem.reference_calls = 2  # inside the reference's stem module
             previous = channels
         else:
             self.stem = nn.Identity()
+            self.stem.reference_calls = 0
             previous = in_channels
         self.layers = nn.ModuleList()
         for width, reduction in zip(widths, reductions):
@@ -62,6 +72,9 @@ class Network(nn.Module):
                     raise ValueError("a NAS-Bench-201 cell keeps its width; use in_channels == channels without a stem")
                 self.layers.append(Cell(width, self.mask[0]))
             previous = width
+        for layer, after in zip(self.layers, [*self.layers[1:], None]):
+            if isinstance(layer, Cell) and not isinstance(after, Cell):
+                layer.reference_calls = 2  # the reference's nn.Sequential of a stage returns its last cell's output
         self.lastact = nn.Sequential(nn.BatchNorm2d(previous), nn.ReLU(inplace=False))
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(previous, num_classes)

@@ -8,6 +8,8 @@ from .layout import OPS  # noqa: F401  (re-exported: the op names beside the mod
 
 
 class ReLUConvBN(nn.Sequential):
+    reference_calls = 2  # the reference's ReLUConvBN module returns what its Sequential does (network.py)
+
     def __init__(self, c_in, c_out, kernel, stride, padding):
         super().__init__(
             nn.ReLU(inplace=False),
@@ -24,7 +26,9 @@ def make_op(name, channels):
     if name == "nor_conv_3x3":
         return ReLUConvBN(channels, channels, 3, 1, 1)
     if name == "avg_pool_3x3":
-        return AvgPool2d(3, stride=1, padding=1)
+        pool = AvgPool2d(3, stride=1, padding=1)
+        pool.reference_calls = 2  # the reference wraps it in a POOLING module
+        return pool
     raise ValueError(f"no module for op '{name}'")
 
 

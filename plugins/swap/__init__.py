@@ -20,10 +20,12 @@ space can build at that role) and sigma = mu^2, so the factor falls from 1 for
 the largest cells to 1/e for an empty one; ``--swap-mu`` and ``--swap-sigma``
 set them, and ``--swap-sigma inf`` turns the regulariser off.
 
-The reference's correlation script scores DARTS networks with 3 channels and
-one cell per stage; tenas-kit's NB201 search supernet (``supernet``: C=3, one
-cell per stage) is that scale, and is this proxy's default network. On the
-C=16, N=5 networks the pattern count saturates towards 2^16.
+The reference's correlation script scores DARTS networks of a single
+reduction cell (``Network(3, 10, 1, genotype)``: no stem, the 3-channel image
+in, 6 channels per op). tenas-kit's NB201 search supernet (``supernet``: C=3,
+one cell per stage) is the nearest scale this space builds, and is this
+proxy's default network. On the C=16, N=5 networks the pattern count
+saturates towards 2^16.
 """
 
 from __future__ import annotations
@@ -113,13 +115,15 @@ class SWAP:
     def prepare(self, ctx):
         import torch
 
+        from tenas_kit.nn.init import own_draws
         from tenaskit_builtins.params import used_parameters
 
         s = ctx.settings
         network = ctx.network(s["network"])
         inputs = ctx.batch(SAMPLES, augmented=False)
         if s["mu"] == "full-network":
-            full = ctx.space.network(ctx.space.layout.full_mask(), s["network"], ctx.dataset.num_classes)
+            with own_draws(0):  # only its size is read; PyTorch's global generator stays untouched
+                full = ctx.space.network(ctx.space.layout.full_mask(), s["network"], ctx.dataset.num_classes)
             mu = sum(p.numel() for p in full.parameters()) / 1e3
         else:
             mu = float(s["mu"])

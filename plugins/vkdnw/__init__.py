@@ -18,7 +18,9 @@ closed form of Tanabe and Sagae (1992):
 as the reference computes it (the textbook Fisher information would be
 J^T L L^T J; the reference's product is kept). With q the nine deciles
 (0.1 ... 0.9) of F's singular values and t = q / (sum |q| + 1e-10), the
-entropy is -sum t log(t + 1e-10).
+entropy is -sum t log(t + 1e-10). The singular values are taken as the
+reference takes them, with the singular vectors (``torch.svd``): on an
+ill-conditioned F that changes the small ones, and so the entropy.
 
 VKDNW_single ranks networks by (number of parameter tensors, entropy)
 lexicographically; ``vkdnw`` returns one number with that order: the tensor
@@ -152,9 +154,12 @@ def fisher(logits, jac):
 def decile_entropy(matrix):
     import torch
 
-    values = torch.linalg.svdvals(matrix)
+    # The reference's torch.svd(...).S: the singular values computed with the vectors. Where most of them lie
+    # below float32 resolution, the values-only algorithm of svdvals returns other small values, and other deciles.
+    values = torch.linalg.svd(matrix, full_matrices=False).S
     q = torch.quantile(values, torch.tensor(DECILES, dtype=values.dtype, device=values.device))
-    t = q / (float(q.abs().sum()) + 1e-10)
+    # The L1 norm summed as the reference sums it: where one decile dominates, the entropy is sensitive to it.
+    t = q / (torch.linalg.norm(q, ord=1).item() + 1e-10)
     return float(-(t * torch.log(t + 1e-10)).sum())
 
 
@@ -186,6 +191,7 @@ class VKDNW:
             "bn": "eval",
             "tensors": 128,
             "smoothing": 0.05,
+            "svd": "torch.svd",  # the reference's singular values; in the key, so no store serves svdvals' scores
         }
 
     def prepare(self, ctx):

@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # before anything imports pyplot: never a window, also on
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from tenas_kit.atomicfile import write_atomically  # noqa: E402
 from tenas_kit.errors import TenasError, TenasRuntimeError  # noqa: E402
 from tenas_kit.analysis.rounds import candidate_means, pruned_flags  # noqa: E402
 
@@ -41,15 +42,20 @@ def save(fig, path):
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight")
+        write_atomically(path, figure_bytes(fig, fmt))
     except OSError as exc:
         raise TenasRuntimeError(f"cannot write '{path}': {exc.strerror or exc}; choose a writable -o.") from None
     return path
 
 
 def png_bytes(fig):
+    return figure_bytes(fig, "png")
+
+
+def figure_bytes(fig, fmt):
+    """The file's bytes, made before anything is written: a failed write then leaves no half-drawn file."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    fig.savefig(buffer, format=fmt, dpi=DPI, bbox_inches="tight")
     return buffer.getvalue()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tenas_kit.atomicfile import write_atomically
 from tenas_kit.errors import TenasError, TenasRuntimeError
 from tenas_kit.analysis.rounds import candidate_means, pruned_flags
 
@@ -44,7 +45,7 @@ def write(path, page):
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
+        write_atomically(path, page.encode("utf-8"))
     except OSError as exc:
         raise TenasRuntimeError(f"cannot write '{path}': {exc.strerror or exc}; choose a writable -o.") from None
     return path

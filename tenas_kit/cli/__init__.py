@@ -1,7 +1,7 @@
 """The ``tenaskit`` command line: parsing and display over the library (``tenas_kit.lifecycle``).
 
 One module per command group: ``search`` (run, show, export), ``rank`` (rank, correlate, merge), ``plots``
-(plot, report), ``info`` (plugins, inspect). Nothing here imports PyTorch until a command needs it.
+(plot, report), ``info`` (plugins, inspect), ``train`` (train). Nothing here imports PyTorch until a command needs it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ if stopping.is_command_line():
 import click  # noqa: E402
 
 from tenas_kit import __version__  # noqa: E402
-from tenas_kit.cli import exits, info, plots, rank, search  # noqa: E402
+from tenas_kit.cli import exits, info, plots, rank, search, train  # noqa: E402
 from tenas_kit.cli.common import add_plugin_options, console, parse_proxies, plugin_option  # noqa: E402
 from tenas_kit.plugins import NO_PLUGINS, loader, registry  # noqa: E402
 
@@ -35,7 +35,7 @@ def cli(debug, no_plugins):
     # Both act in main() before parsing (plugins add commands and options); declared here for --help.
 
 
-for command in (search.run, search.show, search.export, info.plugins_command, info.inspect):
+for command in (search.run, search.show, search.export, train.train, info.plugins_command, info.inspect):
     cli.add_command(command)
 rank.register(cli, console, plugin_option, parse_proxies, registry)
 plots.register(cli, console, plugin_option, registry)
@@ -53,20 +53,36 @@ def _register_plugin_commands():
                             f"register_commands raised {type(exc).__name__}: {exc}")
 
 
+def named_plugins(argv):
+    """The values of ``--plugin`` and ``--plugins-dir`` wherever they stand in ``argv``."""
+    found = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        for flag in ("--plugin", "--plugins-dir"):
+            if arg == flag and i + 1 < len(argv):
+                found.append(argv[i + 1])
+            elif arg.startswith(flag + "="):
+                found.append(arg[len(flag) + 1:])
+    return found
+
+
 def main(argv=None):
     # SIGTERM is handled as Ctrl-C is, from the first line: both raise stopping.Stopped (a KeyboardInterrupt).
-    previous = stopping.install()
+    previous, stdout = stopping.install(), sys.stdout
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         if "--no-plugins" in exits.leading_options(argv):
             os.environ[NO_PLUGINS] = "1"
         debug = exits.debug_requested(argv)
         exits.reset()
-        # Rich's own reaction to a closed stdout is SystemExit(1), which would abandon the work; results go
-        # to files, so the command finishes quietly instead (exit 141).
-        console.on_broken_pipe = lambda: exits.stdout_closed(console)
+        # A print that fails (a closed pipe, /dev/full) must not abandon the work, whose results go to files:
+        # the command finishes quietly, then exits 141 or 1 (rich's own reaction would be SystemExit(1)).
+        if sys.stdout is not None:
+            sys.stdout = exits.GuardedStdout(stdout)
 
         def invoke():
+            registry(named_plugins(argv))  # before parsing, as pytest's -p: their options are on the command line
             _register_plugin_commands()
             # Not cli.main: it turns KeyboardInterrupt into Abort after printing a blank line, and a closed
             # stdout into exit 1; exits.finish gives each its own line and code.
@@ -78,6 +94,7 @@ def main(argv=None):
 
         exits.finish(invoke, debug)
     finally:
+        sys.stdout = stdout
         if not stopping.is_command_line():
             # Called from Python (tests, a program): leave its signal handling as it was. The console
             # script keeps the handlers through the interpreter's exit.

@@ -5,6 +5,7 @@
 | 1 | runtime failure: a corrupt file, a full disk, NaN, a bug (``TenasRuntimeError`` or unexpected) |
 | 2 | usage: unknown name, bad value, malformed string (``TenasError``, click's usage errors) |
 | 130 | interrupted by Ctrl-C (SIGINT) |
+| 1 | also: finished, but stdout could not be written (``> /dev/full``, a full disk): said in one line |
 | 141 | finished, but stdout was closed before everything was printed (``| head``): what a shell reports for SIGPIPE |
 | 143 | interrupted by SIGTERM |
 """
@@ -19,7 +20,7 @@ import traceback
 import click
 
 from tenas_kit import stopping
-from tenas_kit.errors import Interrupted, TenasError
+from tenas_kit.errors import Interrupted, PluginFailure, TenasError
 
 DEBUG = "TENASKIT_DEBUG"
 PIPE_CLOSED = 141  # 128 + SIGPIPE
@@ -27,6 +28,36 @@ PIPE_CLOSED = 141  # 128 + SIGPIPE
 
 class _Output:
     closed = False  # stdout's reader went away (``| head``); the command goes on without printing
+    failed = None  # the OSError a write to stdout raised (``> /dev/full``); the command goes on, then exits 1
+
+
+class GuardedStdout:
+    """``sys.stdout`` while a command runs: a print that fails must not stop the work, whose results go to
+    files. A closed pipe is ``stdout_closed``; any other failure (a full disk, ``/dev/full``, a bad
+    descriptor) is remembered for the exit. Either way later output goes nowhere, quietly."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        self._guarded(self._stream.write, text)
+        return len(text)
+
+    def flush(self):
+        self._guarded(self._stream.flush)
+
+    def _guarded(self, call, *args):
+        try:
+            call(*args)
+        except BrokenPipeError:
+            stdout_closed(self._stream)
+        except OSError as exc:
+            if _Output.failed is None:
+                _Output.failed = exc
+            _silence(self._stream)
+
+    def __getattr__(self, name):  # isatty, fileno, encoding: what rich and click ask of a stream
+        return getattr(self._stream, name)
 
 
 def one_line(text):
@@ -42,7 +73,11 @@ def finish(invoke, debug):
         finally:
             stopping.hold()  # a signal from here on must not cut the exit short with a traceback
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        if exc.exit_code:
+            sys.exit(exc.exit_code)
+    except PluginFailure as exc:
+        hint = "" if debug else " (rerun with --debug for the plugin's traceback)"
+        fail(f"Error: {one_line(exc)}{hint}", exc.exit_code, debug)
     except TenasError as exc:
         fail(f"Error: {one_line(exc)}", exc.exit_code, debug)
     except click.ClickException as exc:
@@ -60,6 +95,12 @@ def finish(invoke, debug):
         stdout_closed()
     except Exception as exc:  # a bug or an unforeseen failure: still one line, the traceback on request
         unexpected(exc, debug)
+    if sys.stdout is not None:
+        sys.stdout.flush()  # what is still buffered: its failure is the command's too (guarded by main)
+    if _Output.failed is not None:
+        reason = _Output.failed.strerror or one_line(_Output.failed)
+        fail(f"Error: cannot write to standard output ({reason}); the command finished, but what it printed is "
+             f"lost: send its output to a file or device that takes it.", 1, False)
     sys.exit(PIPE_CLOSED if _Output.closed else 0)
 
 
@@ -78,17 +119,19 @@ def fail(line, code, debug):
     sys.exit(code)
 
 
-def stdout_closed(console=None):
+def stdout_closed(stream=None):
     """Stdout's reader is gone: later output goes nowhere, quietly, while the command finishes its work (its
-    results are in files) and then exits 141. Rich calls this through ``Console.on_broken_pipe``."""
+    results are in files) and then exits 141."""
     _Output.closed = True
-    if console is not None:
-        console.quiet = True
+    _silence(stream or sys.stdout)
+
+
+def _silence(stream):
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # later writes, and the interpreter's flush at exit, then succeed
+        os.dup2(devnull, stream.fileno())  # later writes, and the interpreter's flush at exit, then succeed
         os.close(devnull)
-        sys.stdout.flush()  # what was buffered for the closed pipe goes nowhere rather than failing again
+        stream.flush()  # what was buffered goes nowhere rather than failing again
     except (OSError, ValueError, AttributeError):
         pass  # not a real file (tests capture stdout): nothing to redirect
 
@@ -104,7 +147,7 @@ def stdout_gone():
 
 
 def reset():
-    _Output.closed = False
+    _Output.closed, _Output.failed = False, None
 
 
 def debug_requested(argv):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from tenas_kit.cli.common import console, plugin_option
@@ -28,14 +29,15 @@ def plugins_command(as_json, plugins):
         table.add_column(column)
     for kind in KINDS:
         for name, entry in reg.entries[kind].items():
-            table.add_row(kind.replace("_", " "), name, entry.plugin, getattr(entry.obj, "description", ""))
+            description = str(getattr(entry.obj, "description", ""))
+            table.add_row(kind.replace("_", " "), *map(escape, (name, entry.plugin, description)))
     console.print(table)
     if reg.broken:
         broken = Table(title="broken plugins", style="red")
         for column in ("plugin", "origin", "reason"):
             broken.add_column(column)
         for item in reg.broken:
-            broken.add_row(item.plugin, item.origin, item.reason)
+            broken.add_row(*map(escape, (item.plugin, item.origin, item.reason)))
         console.print(broken)
 
 
@@ -60,6 +62,6 @@ def inspect(space, arch_text, dataset, plugins):
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         network(torch.zeros(1, 3, preset.resolution, preset.resolution))
-    console.print(f"architecture: {space_obj.format(arch)}", soft_wrap=True)
+    console.print(f"architecture: {escape(space_obj.format(arch))}", soft_wrap=True)
     console.print(f"parameters: {params:,} ({params / 1e6:.3f} M)")
     console.print(f"multiply-adds: {counter.get_total_flops() // 2:,} ({counter.get_total_flops() / 2e6:.1f} M) at {preset.resolution}x{preset.resolution}")

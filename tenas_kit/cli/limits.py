@@ -7,5 +7,7 @@ instead of memory exhaustion or a machine full of processes minutes later.
 
 import click
 
-REPEATS = click.IntRange(1, 1000)
-SAMPLE = click.IntRange(1, 10_000_000)
+from tenas_kit.arguments import MAX_REPEATS, MAX_SAMPLE
+
+REPEATS = click.IntRange(1, MAX_REPEATS)  # the API refuses the same values (tenas_kit.arguments)
+SAMPLE = click.IntRange(1, MAX_SAMPLE)

@@ -11,20 +11,12 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from tenas_kit.cli.common import benchmark_options, open_benchmark, shown_accuracy
 from tenas_kit.errors import TenasError
 
 
 def _out_option(default_help):
     return click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help=default_help)
-
-
-def _benchmark_options(required=False):
-    def add(command):
-        command = click.option("--benchmark-column", default=None,
-                               help="Accuracy column of --benchmark (default: first with 'acc').")(command)
-        return click.option("--benchmark", type=click.Path(path_type=Path), required=required,
-                            help="CSV with 'arch' and an accuracy column.")(command)
-    return add
 
 
 def load_space(run, registry, plugins):
@@ -49,25 +41,18 @@ def axis_labels(reg, run):
     return labels
 
 
-def found_accuracy(run, space, benchmark, column):
-    """``(shown line, note)``: a benchmark that cannot be used leaves the accuracy out, it does not stop the plot."""
-    if benchmark is None:
-        return None, None
-    from tenas_kit.analysis.accuracy import AccuracyTable
-
-    try:
-        table = AccuracyTable(benchmark, column)
-    except TenasError as exc:
-        return None, f"benchmark accuracy left out: {exc}"
+def found_accuracy(run, space, benchmark, column, plugins):
+    """``(shown line, note)`` of the found architecture on every metric shown (``--benchmark``, else the space's
+    own table): a benchmark that cannot be used leaves the accuracy out, it does not stop the plot."""
+    asked = benchmark is not None or column is not None
     if space is None or "architecture" not in run:
-        return None, "benchmark accuracy left out: the architecture cannot be looked up."
+        return None, "benchmark accuracy left out: the architecture cannot be looked up." if asked else None
     try:
-        value = table.lookup(space, run["architecture"])
+        table, metrics = open_benchmark(benchmark, column, space, plugins)
+        shown = shown_accuracy(table, metrics, run["architecture"]) if table is not None else []
     except TenasError as exc:
         return None, f"benchmark accuracy left out: {exc}"
-    if value is None:
-        return f"{table.column}: not in the table", None
-    return f"{table.column}: {value:.2f}", None
+    return ", ".join(f"{label}: {value}" for label, value in shown) or None, None
 
 
 def final_cell(run, space):
@@ -84,7 +69,7 @@ def final_cell(run, space):
         return arch_json, None, f"no cell diagram: {exc}"
 
 
-def read_ranking(path, benchmark, column, space):
+def read_ranking(path, benchmark, column, space, plugins):
     """Scores and accuracies as ``tenaskit correlate`` reads them; a score store is refused with the way out."""
     from tenas_kit.cli.rank import benchmark_scores
 
@@ -93,7 +78,7 @@ def read_ranking(path, benchmark, column, space):
         raise TenasError(f"'{path}' is an HDF5 file; give the --out CSV or JSON of tenaskit rank. To plot a score store, "
                          f"rerun tenaskit rank with the same settings, --store {path} and --out FILE.csv: "
                          f"stored scores are read, not recomputed.")
-    return benchmark_scores(path, benchmark, column, space)
+    return benchmark_scores(path, benchmark, column, space, plugins)
 
 
 def register(cli, console, plugin_option, registry):
@@ -112,7 +97,7 @@ def register(cli, console, plugin_option, registry):
     @plot.command()
     @click.argument("run_file", type=click.Path(path_type=Path))
     @_out_option("FILE.png, .svg or .pdf (default: RUN-trajectory.png beside the run file).")
-    @_benchmark_options()
+    @benchmark_options
     @plugin_option
     def trajectory(run_file, out, benchmark, benchmark_column, plugins):
         """The supernet's kappa_N and R_N after every round, each round's candidates, the pruned ops."""
@@ -122,14 +107,14 @@ def register(cli, console, plugin_option, registry):
         out = out or run_file.with_name(run_file.stem + "-trajectory.png")
         plots.check_output(out)
         run = read(run_file)
-        space, why = load_space(run, registry, plugins) if benchmark else (None, None)
-        accuracy, problem = found_accuracy(run, space, benchmark, benchmark_column)
-        note(why or problem)
+        space, why = load_space(run, registry, plugins)
+        accuracy, problem = found_accuracy(run, space, benchmark, benchmark_column, plugins)
+        note((why if benchmark or benchmark_column else None) or problem)
         saved(plots.save(plots.trajectory_figure(run, accuracy, axis_labels(registry(plugins), run)), out))
 
     @plot.command()
     @click.argument("results", type=click.Path(path_type=Path))
-    @_benchmark_options(required=True)
+    @benchmark_options
     @click.option("--space", default="nb201", show_default=True, help="Space of the ranked architectures.")
     @click.option("--resamples", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
     @_out_option("FILE.png, .svg or .pdf (default: RESULTS-correlation.png beside the results).")
@@ -143,13 +128,13 @@ def register(cli, console, plugin_option, registry):
 
         out = out or results.with_name(results.stem + "-correlation.png")
         plots.check_output(out)
-        scores, accuracy, column = read_ranking(results, benchmark, benchmark_column, registry(plugins).get("space", space))
+        scores, accuracy, column = read_ranking(results, benchmark, benchmark_column, space, plugins)
         saved(plots.save(plots.correlation_figure(scores, accuracy, column, resamples), out))
 
     @cli.command(name="report")
     @click.argument("run_file", type=click.Path(path_type=Path))
     @_out_option("FILE.html (default: RUN.html beside the run file).")
-    @_benchmark_options()
+    @benchmark_options
     @plugin_option
     def report_command(run_file, out, benchmark, benchmark_column, plugins):
         """One self-contained HTML page of a run: settings, trajectory, rounds, the found cell, timings, versions."""
@@ -160,7 +145,7 @@ def register(cli, console, plugin_option, registry):
         report.check_output(out)
         run = read(run_file)
         space, why = load_space(run, registry, plugins)
-        accuracy, problem = found_accuracy(run, space, benchmark, benchmark_column)
+        accuracy, problem = found_accuracy(run, space, benchmark, benchmark_column, plugins)
         arch_json, cell, undrawn = final_cell(run, space)
         trajectory = plots.trajectory_figure(run, accuracy, axis_labels(registry(plugins), run))
         figures = {"trajectory": plots.png_bytes(trajectory)}

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import click
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
+from tenas_kit.arguments import INIT_SCHEMES
 from tenas_kit.cli import limits
+from tenas_kit.cli.common import benchmark_options
 from tenas_kit.lifecycle import DEFAULT_STORE
 from tenas_kit.errors import TenasError
 
@@ -22,9 +25,7 @@ def parse_shard(text):
         index, count = (int(x) for x in text.split("/"))
     except ValueError:
         raise TenasError(f"--shard '{text}' should read i/N, e.g. 0/4.") from None
-    if not 0 <= index < count:
-        raise TenasError(f"--shard {text}: i must satisfy 0 <= i < N.")
-    return index, count
+    return index, count  # the range is checked with the ranking's other arguments (tenas_kit.arguments)
 
 
 def register(cli, console, plugin_option, parse_proxies, registry):
@@ -41,7 +42,7 @@ def register(cli, console, plugin_option, parse_proxies, registry):
     @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
     @click.option("--repeats", type=limits.REPEATS, default=3, show_default=True,
                   help="Repeats averaged per score (a preset may set its own).")
-    @click.option("--init", type=click.Choice(["pytorch", "kaiming"]), default="pytorch", show_default=True)
+    @click.option("--init", type=click.Choice(INIT_SCHEMES), default="pytorch", show_default=True)
     @click.option("--executor", default="process", show_default=True,
                   help="Where scoring jobs run (tenaskit plugins lists executors); results do not depend on it.")
     @click.option("--store", type=click.Path(path_type=Path), default=DEFAULT_STORE,
@@ -60,7 +61,8 @@ def register(cli, console, plugin_option, parse_proxies, registry):
              shard, top, out, resume, plugins, preset, **plugin_options):
         """Score many architectures, each on its own network, and rank them by weighted rank sum.
 
-        The space, proxies and executor add options of their own (``cli_options``); each plugin reads only its own.
+        Proxies and executors add options of their own (``cli_options``); each plugin reads only its own. A
+        space adds none: a space is known by its name alone (docs/plugins.md says why).
         """
         from tenas_kit.cli.common import apply_preset, note_stand_in, plugin_values
         from tenas_kit.cli.progress import RankReporter
@@ -83,31 +85,30 @@ def register(cli, console, plugin_option, parse_proxies, registry):
                       f"the rest from {store}")
         table = Table(title=f"top {min(top, len(ranking.archs))}")
         for column in ("rank", "architecture", "rank sum", *names):
-            table.add_column(column)
+            table.add_column(escape(column))  # names and architectures are plugins' text, not markup
         for position, i in enumerate(ranking.order()[:top], start=1):
-            table.add_row(str(position), ranking.archs[i], f"{ranking.rank_sum[i]:g}",
+            table.add_row(str(position), escape(ranking.archs[i]), f"{ranking.rank_sum[i]:g}",
                           *[f"{ranking.scores[n][i]:.4g}" for n in names])
         console.print(table)
         console.print(f"saved: {out}")
 
     @cli.command()
     @click.argument("results", type=click.Path(path_type=Path))
-    @click.option("--benchmark", type=click.Path(path_type=Path), required=True, help="CSV with 'arch' and an accuracy column.")
-    @click.option("--benchmark-column", default=None)
+    @benchmark_options
     @click.option("--space", default="nb201", show_default=True)
     @click.option("--resamples", type=click.IntRange(min=100), default=1000, show_default=True, help="Bootstrap resamples.")
     @plugin_option
     def correlate(results, benchmark, benchmark_column, space, resamples, plugins):
-        """Kendall tau and Spearman rho of each proxy (and the rank sum) against benchmark accuracy.
+        """Kendall tau and Spearman rho of each proxy (and the rank sum) against benchmark accuracy (one column:
+        the space's own table's first unless --benchmark/--benchmark-column name another).
 
         Proxy columns are correlated as recorded, so a lower-is-better proxy (ntk) agrees with
         accuracy at negative tau; the rank sum is negated, so positive means agreement there.
         Intervals: 95% percentile bootstrap over (score, accuracy) pairs, seeded."""
         from tenas_kit.analysis.correlation import correlations
 
-        scores, accuracy, column_name = benchmark_scores(results, benchmark, benchmark_column,
-                                                         registry(plugins).get("space", space))
-        out = Table(title=f"correlation with {column_name} ({len(accuracy)} architectures, 95% percentile-bootstrap CI "
+        scores, accuracy, column_name = benchmark_scores(results, benchmark, benchmark_column, space, plugins)
+        out = Table(title=f"correlation with {escape(column_name)} ({len(accuracy)} architectures, 95% percentile-bootstrap CI "
                           f"over pairs, {resamples} resamples)",
                     caption="proxies as recorded (lower-is-better ones agree at negative tau); -rank_sum: positive agrees")
         for column in ("score", "n", "kendall tau", "tau CI", "spearman rho", "rho CI"):
@@ -121,7 +122,7 @@ def register(cli, console, plugin_option, parse_proxies, registry):
             if column == "rank_sum":
                 values = -values  # a low rank sum is good
             r = correlations(values, accuracy, resamples)
-            shown = column if column != "rank_sum" else "-rank_sum"
+            shown = escape(column) if column != "rank_sum" else "-rank_sum"
             if r["reason"]:  # one column without a correlation must not cost the others their rows
                 out.add_row(shown, str(r["n"]), r["reason"], "", "", "")
                 continue
@@ -142,16 +143,22 @@ def register(cli, console, plugin_option, parse_proxies, registry):
         console.print(f"merged {len(sources)} stores into {target}: {added} new scores")
 
 
-def benchmark_scores(results, benchmark, column, space):
-    """``({score column: values}, accuracies, accuracy column)`` of the ranked architectures the benchmark holds."""
-    from tenas_kit.analysis.accuracy import AccuracyTable
+def benchmark_scores(results, benchmark, column, space, plugins):
+    """``({score column: values}, accuracies, accuracy label)`` of the ranked architectures the benchmark holds,
+    on one column: ``column``, else the first of the table (``--benchmark``; None: the space's own table)."""
+    from tenas_kit.cli.common import open_benchmark
+    from tenas_kit.plugins import registry
 
-    table = AccuracyTable(benchmark, column)
+    space = registry(plugins).get("space", space)
+    table, metrics = open_benchmark(benchmark, column, space, plugins)
+    if table is None:
+        raise TenasError(f"no benchmark table covers space '{space.name}'; give --benchmark FILE.csv (an 'arch' "
+                         f"column and an accuracy column).")
     rows = _read_results(results)
-    found = [(row, table.lookup(space, row["arch"])) for row in rows]
+    found = [(row, table.value(row["arch"], metrics[0])) for row in rows]
     found = [(row, acc) for row, acc in found if acc is not None]
     if len(found) < 3:
-        raise TenasError(f"only {len(found)} of {len(rows)} architectures are in '{benchmark}'; need at least 3.")
+        raise TenasError(f"only {len(found)} of {len(rows)} architectures are in '{table.name}'; need at least 3.")
     names = [c for c in rows[0] if c not in ("rank", "arch")]
 
     def number(row, name):
@@ -164,7 +171,7 @@ def benchmark_scores(results, benchmark, column, space):
             raise TenasError(f"'{results}': column '{name}' of {row['arch']} holds {value!r}, not a number.") from None
 
     scores = {name: np.array([number(row, name) for row, _ in found]) for name in names}
-    return scores, np.array([acc for _, acc in found]), table.column
+    return scores, np.array([acc for _, acc in found]), table.label(metrics[0])
 
 
 def _read_results(path):

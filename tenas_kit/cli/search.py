@@ -7,11 +7,13 @@ from pathlib import Path
 
 import click
 import numpy as np
+from rich.markup import escape
 from rich.table import Table
 
+from tenas_kit.arguments import INIT_SCHEMES
 from tenas_kit.cli import limits
-from tenas_kit.cli.common import (apply_preset, console, note_stand_in, parse_proxies, plugin_option,
-                                  plugin_values, preset_option)
+from tenas_kit.cli.common import (apply_preset, benchmark_options, console, note_stand_in, open_benchmark,
+                                  parse_proxies, plugin_option, plugin_values, preset_option, print_accuracy)
 from tenas_kit.errors import TenasError
 from tenas_kit.plan import SearchConfig
 
@@ -27,14 +29,13 @@ from tenas_kit.plan import SearchConfig
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--repeats", type=limits.REPEATS, default=3, show_default=True,
               help="Repeats averaged per measurement (a preset may set its own).")
-@click.option("--init", type=click.Choice(["pytorch", "kaiming"]), default="pytorch", show_default=True,
+@click.option("--init", type=click.Choice(INIT_SCHEMES), default="pytorch", show_default=True,
               help="pytorch: reference code's effective init; kaiming: the paper's, redrawn per repeat.")
 @click.option("--executor", default="process", show_default=True,
               help="Where scoring jobs run (tenaskit plugins lists executors); results do not depend on it.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run file (default: runs/<space>-<proxies>-<dataset>-seed<seed>-<hash>.h5).")
-@click.option("--benchmark", type=click.Path(path_type=Path), default=None, help="CSV with 'arch' and an accuracy column.")
-@click.option("--benchmark-column", default=None, help="Accuracy column of --benchmark (default: first with 'acc').")
+@benchmark_options
 @click.option("--resume", is_flag=True, help="Continue this command's interrupted run; an error if there is none "
               "(without it, an interrupted run resumes too).")
 @preset_option
@@ -43,10 +44,9 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, exec
         benchmark_column, resume, preset, plugins, **plugin_options):
     """Search a space by pruning and print the architecture found.
 
-    The space, proxies, pruner and executor add options of their own (``cli_options``); each plugin reads
-    only its own.
+    Proxies, pruners and executors add options of their own (``cli_options``); each plugin reads only its
+    own. A space adds none: a space is known by its name alone (docs/plugins.md says why).
     """
-    from tenas_kit.analysis.accuracy import AccuracyTable
     from tenas_kit.cli.progress import RichReporter
     from tenas_kit.lifecycle import Search
 
@@ -54,8 +54,8 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, exec
     config = SearchConfig(space, parse_proxies(proxies), pruner, data, dataset, seed, device, repeats,
                           {"init": init, **options}, executor, executor_options)
     search = Search(apply_preset(config, preset, plugins), out, plugins, resume)
-    table = AccuracyTable(benchmark, benchmark_column) if benchmark else None
-    console.print(f"data: {search.plan.images.description}")
+    table, metrics = open_benchmark(benchmark, benchmark_column, search.plan.space, plugins)
+    console.print(f"data: {escape(search.plan.images.description)}")
     note_stand_in(data)
     if search.finished is not None:
         console.print(f"already searched: {search.path}")
@@ -63,26 +63,29 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, exec
         console.print(f"resuming {search.partial}")
     with RichReporter(console) as reporter:
         result = search.run(reporter)
-    report(search.plan, result.architecture, result.path, table)
-
-
-def report(plan, arch, out, table):
-    console.print(f"architecture: [bold]{arch}[/]", soft_wrap=True)
-    if table is not None:
-        accuracy = table.lookup(plan.space, arch)
-        shown = "not in the table" if accuracy is None else f"{accuracy:.2f}"
-        console.print(f"benchmark accuracy ({table.column}): {shown}")
-    console.print(f"saved: {out}")
+    console.print(f"architecture: [bold]{escape(str(result.architecture))}[/]", soft_wrap=True)
+    print_accuracy(table, metrics, result.architecture)
+    console.print(f"saved: {result.path}")
 
 
 @click.command()
 @click.argument("run_file", type=click.Path(path_type=Path))
-def show(run_file):
-    """Print a run file: settings, every round's candidates and ranks, the trajectory, the result."""
+@benchmark_options
+@plugin_option
+def show(run_file, benchmark, benchmark_column, plugins):
+    """Print a run file: settings, every round's candidates and ranks, the trajectory, the result, and its
+    benchmark accuracy (the space's own table unless --benchmark names one). A training file (tenaskit train):
+    its settings and every epoch."""
     from tenas_kit.runfile import read
+    from tenas_kit.training.trainfile import is_train_file
 
+    if is_train_file(run_file):
+        from tenas_kit.cli.train import show_training
+
+        return show_training(run_file)
     run = read(run_file)
-    console.print(f"[bold]{run_file}[/]  complete={bool(run['complete'])}  data: {run['data']}")
+    bench, metrics = _run_benchmark(run, benchmark, benchmark_column, plugins)  # a bad table stops before output
+    console.print(f"[bold]{escape(str(run_file))}[/]  complete={bool(run['complete'])}  data: {escape(run['data'])}")
     console.print(f"config: {json.dumps(run['config'])}")
     console.print(f"settings: {json.dumps(run['settings'])}")
     for index, rnd in enumerate(run["rounds"]):
@@ -90,24 +93,36 @@ def show(run_file):
         table = Table(title=f"round {index + 1} ({rnd['seconds']:.1f} s)")
         table.add_column("candidate", no_wrap=True)
         for name in cols:
-            table.add_column(name.replace("_", " "), justify="right")
+            table.add_column(escape(name.replace("_", " ")), justify="right")
         for j, label in enumerate(rnd["labels"]):
-            table.add_row(label, *[_cell(cols[name][j]) for name in cols])
+            table.add_row(escape(label), *[_cell(cols[name][j]) for name in cols])
         console.print(table)
         if rnd.get("pruned"):
-            console.print(f"pruned: {', '.join(rnd['pruned'])}", soft_wrap=True)
+            console.print(f"pruned: {', '.join(rnd['pruned'])}", soft_wrap=True, markup=False)
     trajectory = Table(title="supernet trajectory (mean over repeats)")
     trajectory.add_column("after round")
     names = list(run["rounds"][0]["proxies"]) if run["rounds"] else []
     for name in names:
-        trajectory.add_column(name, justify="right")
+        trajectory.add_column(escape(name), justify="right")
     for index, rnd in enumerate(run["rounds"]):
         trajectory.add_row(str(index), *[f"{rnd['proxies'][n]['base'].mean():.4g}" for n in names])
     if "final" in run:
         trajectory.add_row(str(len(run["rounds"])), *[f"{run['final'][n].mean():.4g}" for n in names])
     console.print(trajectory)
     if "architecture" in run:
-        console.print(f"architecture: [bold]{run['architecture']}[/]", soft_wrap=True)
+        console.print(f"architecture: [bold]{escape(run['architecture'])}[/]", soft_wrap=True)
+        print_accuracy(bench, metrics, run["architecture"])
+
+
+def _run_benchmark(run, spec, column, plugins):
+    """The table ``show`` looks the run's architecture up in; none for a run of a space not installed here,
+    unless one was asked for (then the unknown space is the error)."""
+    from tenas_kit.plugins import registry
+
+    name = run["config"]["space"]
+    if "architecture" not in run or (spec is None and column is None and name not in registry(plugins).names("space")):
+        return None, ()
+    return open_benchmark(spec, column, registry(plugins).get("space", name), plugins)
 
 
 def _cell(value):

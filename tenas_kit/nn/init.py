@@ -7,10 +7,18 @@ never matches a scheme name), and its published numbers come from it.
 ``kaiming``: the paper's intent: Kaiming-normal weights (fan_out for kappa_N,
 fan_in for R_N), BatchNorm weight 1 and bias 0, every bias 0, re-drawn for every
 repeat.
+
+Networks are built without seeding PyTorch's global generator: jobs that build
+side by side on threads would otherwise reseed it under each other. Each build
+draws from a generator of its own instead, and draws exactly the numbers that
+``torch.manual_seed(seed)`` followed by the same construction would.
 """
+
+from contextlib import contextmanager
 
 import torch
 import torch.nn as nn
+from torch.overrides import TorchFunctionMode
 
 SCHEMES = ("pytorch", "kaiming")
 
@@ -42,10 +50,46 @@ def redraws_per_repeat(scheme):
 
 
 def build(make, seed, scheme, mode):
-    """Build with ``make()`` under a fixed seed, then apply ``scheme``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    """Build with ``make()``, its draws from ``seed`` (``own_draws``), then apply ``scheme``."""
+    with own_draws(seed):
         network = make()
     if scheme == "kaiming":
         kaiming(network, mode, torch.Generator().manual_seed(seed))
     return network
+
+
+@contextmanager
+def own_draws(seed):
+    """Every random draw inside that names no generator takes one seeded with ``seed`` (one per device type).
+    PyTorch's global generator is neither read nor changed, and other threads are not affected."""
+    with _OwnDraws(seed):
+        yield
+
+
+# Draws whose ``generator`` may be left out; nn.init's functions pass theirs explicitly, as None by default.
+_DRAWS = frozenset({
+    torch.rand, torch.randn, torch.randint, torch.randperm, torch.rand_like, torch.randn_like, torch.randint_like,
+    torch.normal, torch.bernoulli, torch.multinomial, torch.poisson, torch.Tensor.bernoulli, torch.Tensor.multinomial,
+    torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.random_, torch.Tensor.bernoulli_,
+    torch.Tensor.exponential_, torch.Tensor.geometric_, torch.Tensor.log_normal_, torch.Tensor.cauchy_,
+})
+
+
+class _OwnDraws(TorchFunctionMode):
+    # A function mode, because it sees every draw, module constructors' included, and is per thread.
+    def __init__(self, seed):
+        super().__init__()
+        self.seed, self.generators = seed, {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if kwargs.get("generator") is None and ("generator" in kwargs or func in _DRAWS):
+            kwargs = {**kwargs, "generator": self._generator(args, kwargs)}
+        return func(*args, **kwargs)
+
+    def _generator(self, args, kwargs):
+        tensor = next((a for a in args if isinstance(a, torch.Tensor)), None)
+        device = tensor.device if tensor is not None else torch.device(kwargs.get("device") or torch.get_default_device())
+        if device.type not in self.generators:
+            self.generators[device.type] = torch.Generator(device).manual_seed(self.seed)
+        return self.generators[device.type]

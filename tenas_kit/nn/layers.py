@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from tenas_kit.nn.switches import ONEDNN
+
 
 @contextmanager
 def cpu_kernels(network):
@@ -23,13 +25,8 @@ def cpu_kernels(network):
     oneDNN wins on ordinary convolutions; on very thin (one-channel, depthwise)
     ones PyTorch's native kernels are faster. Only the network knows which it is.
     """
-    # Only the on/off switch: torch.backends.mkldnn.flags() also resets TF32 and warns about it.
-    previous = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(getattr(network, "onednn", True))
-    try:
+    with ONEDNN.held(getattr(network, "onednn", True)):  # process-wide: shared with jobs on other threads
         yield
-    finally:
-        torch._C._set_mkldnn_enabled(previous)
 
 
 def _pair(value):

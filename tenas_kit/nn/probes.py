@@ -27,3 +27,13 @@ def activation_codes(network, inputs):
     if not captured:
         return torch.zeros(len(inputs), 0, dtype=torch.bool)
     return torch.cat(captured, 1)
+
+
+def reference_calls(module):
+    """How many module calls of the space's reference implementation return ``module``'s output.
+
+    A term summed over every module call depends on how a network nests its modules. A space whose
+    nesting differs from the reference's sets the attribute ``reference_calls`` on a module: 0 where the
+    reference has no module returning that output, 2 where it wraps one in another; 1 when absent.
+    """
+    return getattr(module, "reference_calls", 1)
