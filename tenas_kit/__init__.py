@@ -53,4 +53,16 @@ def train(arch=None, space=None, run=None, data=None, reporter=None, **settings)
     return lifecycle.train(arch, reporter, space=space, run=run, data=data, **settings)
 
 
-__all__ = ["SearchConfig", "TenasError", "rank", "search", "train", "__version__"]
+def benchmark_table(spec=None, space="nb201", plugins=()):
+    """A benchmark table of ``space``'s cells, as ``--benchmark`` opens it: a registered name, a CSV path, or
+    None for the space's own table (None when it has none). Returns a ``tenas_kit.benchmark.Table``:
+    ``.metrics``, ``.lookup(cell) -> {metric: value}``, ``.value(cell, metric)``, ``.column(metric)``, ``.space``.
+    """
+    from tenas_kit.analysis.accuracy import open_table
+    from tenas_kit.plugins import registry
+
+    reg = registry(plugins)
+    return open_table(spec, reg.get("space", space), reg)[0]
+
+
+__all__ = ["SearchConfig", "TenasError", "benchmark_table", "rank", "search", "train", "__version__"]

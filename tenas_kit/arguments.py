@@ -103,7 +103,7 @@ def check_config(config):
     text("dataset", config.dataset, "cifar10")
     whole("seed", config.seed, 0)
     choice("device", config.device, DEVICES)
-    whole("repeats", config.repeats, 1, None)  # BROKEN
+    whole("repeats", config.repeats, 1, MAX_REPEATS)
     mapping("options", config.options)
     if config.options.get("init") is not None:
         choice("init", config.options["init"], INIT_SCHEMES)
@@ -203,22 +203,24 @@ def check_shard(shard):
 
 
 def check_out(name, out, writable):
-    """``out`` names a file that can be written; ``writable``: also that its folder (or the nearest one that
-    exists, since missing folders are made) can be written, for outputs written only once the work is done."""
+    """``out`` names a file, not a folder; ``writable``: also that its folder (or the nearest one that exists,
+    since missing folders are made) can be written, for an output written only once the work is done."""
     path(name, out)
     if out is None:
         return
     out = Path(out)
     if out.is_dir():
         raise TenasError(f"{label(name)} '{out}' is a directory; give a file path in it, e.g. '{out / 'results.csv'}'.")
+    if not writable:
+        return
     folder = next(p for p in (out.parent, *out.parent.parents) if p.exists())
-    if not folder.is_dir():
-        raise TenasError(f"{label(name)} '{out}': '{folder}' is not a directory; choose another {label(name)}.")
     # A file is replaced through a new file in its folder; a device (/dev/stdout) is written in place.
     target = out if out.exists() and not out.is_file() else folder
-    if writable and not os.access(target, os.W_OK if target == out else os.W_OK | os.X_OK):
-        raise TenasRuntimeError(f"cannot write results to '{out}': '{target}' is not writable; choose a "
-                                f"writable {label(name)}.")
+    problem = ("is not a directory" if not folder.is_dir() else
+               "is not writable" if not os.access(target, os.W_OK if target == out else os.W_OK | os.X_OK) else None)
+    if problem:  # as a run file that cannot be written: a runtime error, found before the work instead of after
+        raise TenasRuntimeError(f"cannot write results to '{out}': '{target}' {problem}; choose another "
+                                f"{label(name)}.")
 
 
 def environment_seconds(variable, default):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Protocol
 
+from tenas_kit import contract
+from tenas_kit.contract import short
 from tenas_kit.errors import TenasError, TenasRuntimeError, closest
 
 
@@ -27,6 +29,19 @@ class Benchmark(Protocol):
         Called when the table is first used, not when the plugin loads."""
 
 
+@contract.values(Benchmark)
+def check(benchmark):
+    """What a table's members must hold, checked as its plugin loads."""
+    metrics, space = benchmark.metrics, benchmark.space
+    if (not isinstance(metrics, (tuple, list)) or not metrics or len(set(metrics)) != len(metrics)
+            or not all(isinstance(m, str) and m and ":" not in m for m in metrics)):
+        return (f"benchmark '{benchmark.name}': metrics must be a non-empty tuple of distinct names without ':', "
+                f"got {short(metrics)}")
+    if not isinstance(space, str) or not space:
+        return f"benchmark '{benchmark.name}': space must name a search space, got {space!r}"
+    return None
+
+
 class Table:
     """A benchmark's rows for the cells of ``space`` (a SearchSpace). ``source`` is a ``Benchmark``, or any
     object with ``name``, ``metrics`` and ``load()`` (a CSV file's ``space`` is None: it holds any space's)."""
@@ -34,13 +49,20 @@ class Table:
     def __init__(self, source, space):
         self.name, self.space = source.name, space
         self.description = getattr(source, "description", "")
-        self.metrics = _metrics(source)
+        self.metrics = tuple(source.metrics)
         covered = getattr(source, "space", None)
         self.registered = covered is not None  # a plugin's table, named on the command line by its name
         if covered is not None and covered != space.name:
             raise TenasError(f"benchmark '{self.name}' holds cells of space '{covered}', not '{space.name}'; "
                              f"give a table of {space.name} cells (--benchmark FILE.csv).")
-        self.rows = _rows(self.name, self.metrics, source.load())
+        try:
+            loaded = source.load()
+        except TenasError:
+            raise
+        except Exception as exc:  # a plugin's I/O or bug: one line that names the table
+            raise TenasRuntimeError(f"benchmark '{self.name}' could not be loaded: {type(exc).__name__}: "
+                                    f"{exc}") from exc
+        self.rows = _rows(self.name, self.metrics, loaded)
         self._index = None
 
     def label(self, metric):
@@ -99,15 +121,6 @@ class Table:
         return self.space.canonical(arch) if hasattr(self.space, "canonical") else self.space.format(arch)
 
 
-def _metrics(source):
-    metrics = getattr(source, "metrics", None)
-    if (not isinstance(metrics, (tuple, list)) or not metrics or len(set(metrics)) != len(metrics)
-            or not all(isinstance(m, str) and m and ":" not in m for m in metrics)):
-        raise TenasRuntimeError(f"benchmark '{source.name}' breaks its contract: metrics must be a non-empty tuple "
-                                f"of distinct names without ':', got {metrics!r} (tenas_kit.benchmark.Benchmark).")
-    return tuple(metrics)
-
-
 def _rows(name, metrics, loaded):
     """The loaded rows with float values, unmeasured metrics left out; a row of no measured metric is no row."""
     if not isinstance(loaded, dict):
@@ -116,13 +129,13 @@ def _rows(name, metrics, loaded):
     rows = {}
     for text, row in loaded.items():
         if not isinstance(text, str) or not isinstance(row, dict) or not set(row) <= set(metrics):
-            raise TenasRuntimeError(f"benchmark '{name}' breaks its contract: row {text!r} -> {row!r} is not "
+            raise TenasRuntimeError(f"benchmark '{name}' breaks its contract: row {short(text)} -> {short(row)} is not "
                                     f"architecture text -> {{metric: value}} over its metrics {', '.join(metrics)}.")
         try:
             values = {m: float(v) for m, v in row.items() if v is not None and not math.isnan(float(v))}
         except (TypeError, ValueError):
-            raise TenasRuntimeError(f"benchmark '{name}': row {text!r} holds a value that is not a number: "
-                                    f"{row!r}.") from None
+            raise TenasRuntimeError(f"benchmark '{name}': row {short(text)} holds a value that is not a number: "
+                                    f"{short(row)}.") from None
         if values:
             rows[text] = values
     return rows

@@ -26,7 +26,15 @@ class Session(Protocol):
 
 
 class Executor(Protocol):
-    """An executor (``register_executors``), checked when its plugin loads (``tenas_kit.contract``)."""
+    """An executor (``register_executors``), checked when its plugin loads (``tenas_kit.contract``).
+
+    What it may assume of the jobs it is handed: they are independent (none reads what another wrote), so
+    they may run in any order, at the same time, in any mix of processes, threads and machines, and again
+    after a lost worker; each returns the same bits wherever it runs (same tenas-kit, PyTorch, plugins and
+    images); and several may run on threads of one process at once. A job draws only from generators of its
+    own, scores a network no other running job uses, and holds the process-wide PyTorch settings it needs
+    (one intra-op thread, the oneDNN switch) while it runs: the last running job puts them back.
+    """
 
     name: str
     description: str

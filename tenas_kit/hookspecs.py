@@ -61,5 +61,10 @@ def register_recipes(register):
 
 
 @hookspec
+def register_rankers(register):
+    """Register rankers that learn from labels: ``register(ranker)`` (``tenas_kit.learned.Ranker``)."""
+
+
+@hookspec
 def register_commands(cli):
     """Add Click commands to the ``tenaskit`` command group."""

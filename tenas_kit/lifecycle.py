@@ -198,10 +198,12 @@ class Search:
 
 class Ranking:
     """A planned ranking: ``Ranking(config, texts, store, out).run(reporter)`` scores, writes ``out``, returns
-    the ranker's result. ``out=None`` writes no results file (the scores still go to the store)."""
+    the ranker's result. ``out=None`` writes no results file (the scores still go to the store). ``labels``
+    (a file or ``{arch: value}``) ranks by what ``ranker`` learns from them (``tenas_kit.learned``)."""
 
-    def __init__(self, config, texts, store=DEFAULT_STORE, out=None, shard=None, plugins=(), resume=False):
-        from tenas_kit import ranker
+    def __init__(self, config, texts, store=DEFAULT_STORE, out=None, shard=None, plugins=(), resume=False,
+                 labels=None, ranker=None):
+        from tenas_kit import learned, ranker as batch
         from tenas_kit.scorestore import ScoreStore
 
         arguments.check_plugins(plugins)
@@ -209,29 +211,38 @@ class Ranking:
         arguments.check_out("out", out, writable=True)  # checked now: the results are written after the work
         arguments.check_shard(shard)
         arguments.flag("resume", resume)
-        ranker.commit_seconds()  # read again when committing; a value that does not parse stops the ranking now
+        batch.commit_seconds()  # read again when committing; a value that does not parse stops the ranking now
         self.config, self.plugins, self.shard = replace(config, pruner=None), tuple(plugins), shard  # prunes nothing
         config = self.config
         self.plan = make_plan(pluginmod.registry(self.plugins), config)
         check_executor(pluginmod.registry(self.plugins), config)
         self.texts = list(texts)
+        self.labels, self.ranker, self.extra = None, None, []
+        if labels is not None:
+            self.labels, self.ranker, self.extra = learned.prepare(
+                pluginmod.registry(self.plugins), self.plan.space, labels, ranker, self.texts, shard)
         self.store_path = Path(store) if store is not None else None
         self.store = ScoreStore(store) if store is not None else None
         self.out = Path(out) if out is not None else None
         self.marker = None
         if self.out is not None:
             settings = {**config.as_dict(), "archs": _digest(self.texts), "shard": shard, "store": str(store)}
+            if self.labels is not None:
+                settings["labels"] = _digest([f"{arch} {value!r}" for arch, value in sorted(self.labels.items())])
             self.marker = RankMarker(self.out, settings)
             self.marker.check(resume)
 
     def run(self, reporter=None):
-        from tenas_kit import ranker
+        from tenas_kit import learned, ranker
 
         if self.marker is not None:
             self.marker.start()
         try:
             result = execute(self.plan, self.config, self.plugins, lambda setup, session: ranker.rank(
-                self.plan, setup, self.config, self.texts, self.store, session, self.shard, reporter))
+                self.plan, setup, self.config, self.texts + self.extra, self.store, session, self.shard, reporter))
+            if self.labels is not None:
+                result = learned.learn_ranking(result, self.plan, self.labels, self.ranker,
+                                               learned.seed_of(self.config.seed, self.ranker), len(self.texts))
         except BaseException as exc:
             stop = stopping.interruption(exc)
             if stop is None:
@@ -338,11 +349,20 @@ def _digest(texts):
     return hashlib.sha1("\n".join(texts).encode()).hexdigest()
 
 
+# Columns of a results file that hold no score: what ``correlate`` and ``plot`` leave out.
+NOT_SCORES = ("rank", "arch", "labelled", "label")
+
+
 def write_results(ranking, path, proxies):
     path = Path(path)
     rows = []
     for position, i in enumerate(ranking.order(), start=1):
-        row = {"rank": position, "arch": ranking.archs[i], "rank_sum": float(ranking.rank_sum[i])}
+        row = {"rank": position, "arch": ranking.archs[i]}
+        if ranking.labels is not None:  # learned from labels: what ranked the row, and whether it was measured
+            row["predicted"] = float(ranking.predicted[i]) if ranking.predicted is not None else None
+            labelled = not np.isnan(ranking.labels[i])
+            row.update(labelled=int(labelled), label=float(ranking.labels[i]) if labelled else None)
+        row["rank_sum"] = float(ranking.rank_sum[i])
         row.update({name: float(ranking.scores[name][i]) for name in proxies})
         rows.append(row)
     if path.suffix == ".json":
@@ -366,9 +386,10 @@ def search(config=None, out=None, plugins=(), reporter=None, resume=False, **ove
 
 
 def rank(config=None, archs=None, archs_file=None, sample=None, every=False, store=DEFAULT_STORE, out=None,
-         shard=None, plugins=(), reporter=None, resume=False, **overrides):
-    """Score and rank architectures (given, from a file, ``sample`` drawn with the seed, or ``every`` one)."""
+         shard=None, plugins=(), reporter=None, resume=False, labels=None, ranker=None, **overrides):
+    """Score and rank architectures (given, from a file, ``sample`` drawn with the seed, or ``every`` one);
+    with ``labels``, by what ``ranker`` learns from them."""
     config = configure(config, plugins, **overrides)
     registry = pluginmod.registry(plugins)
     texts = choose_archs(registry.get("space", config.space), archs, archs_file, sample, every, config.seed)
-    return Ranking(config, texts, store, out, shard, plugins, resume).run(reporter)
+    return Ranking(config, texts, store, out, shard, plugins, resume, labels, ranker).run(reporter)

@@ -22,6 +22,7 @@ from tenas_kit.benchmark import Benchmark
 from tenas_kit.data import DataSource, Dataset
 from tenas_kit.errors import TenasError, TenasRuntimeError, closest, unknown
 from tenas_kit.executor import Executor
+from tenas_kit.learned import Ranker
 from tenas_kit.preset import Preset, unresolved
 from tenas_kit.proxy import Proxy
 from tenas_kit.pruner import Pruner
@@ -43,6 +44,7 @@ KINDS = {
     "executor": ("register_executors", Executor),
     "preset": ("register_presets", Preset),
     "benchmark": ("register_benchmarks", Benchmark),
+    "ranker": ("register_rankers", Ranker),
     "recipe": ("register_recipes", Recipe),
 }
 

@@ -62,7 +62,8 @@ class ProxyContext:
     def batch(self, n, stream="batch", augmented=True):
         seed = self.seed if self.data_seed is None else self.data_seed
         key = (id(self.images), self.dataset.name, seed, self.proxy, stream, self.round, self.repeat, n, augmented)
-        batch = _batches.get_or_make(key, lambda: datamod.sample_batch(self.images, self.dataset, n, self.rng(stream), augmented))
+        batch = _batches.get_or_make(
+            key, lambda: datamod.sample_batch(self.images, self.dataset, n, self.rng(stream), augmented))
         return batch.to(self.device)
 
     def labelled_batch(self, n, stream="batch", augmented=True):

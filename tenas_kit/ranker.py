@@ -40,9 +40,18 @@ class Ranking:
     rank_sum: np.ndarray  # weighted rank sum, lower is better
     unique: int  # distinct cells after deduplication
     computed: int  # scores computed now (the rest came from the store)
+    # Learned from labels (tenas_kit.learned): each architecture's label (NaN: none), the model's value
+    # (None: too few labels, the rule ranks), and what learning said.
+    labels: np.ndarray | None = None
+    predicted: np.ndarray | None = None
+    learned: object = None
 
     def order(self):
-        return np.argsort(self.rank_sum, kind="stable")
+        """Best first: by the rank sum; learned from labels, by the label where there is one, else by the
+        model's value, the rank sum breaking ties."""
+        if self.predicted is None:
+            return np.argsort(self.rank_sum, kind="stable")
+        return np.lexsort((self.rank_sum, -np.where(np.isnan(self.labels), self.predicted, self.labels)))
 
 
 def parse_archs(space, texts):
@@ -62,7 +71,7 @@ def rank(plan, setup, config, texts, store, session, shard=None, reporter=None):
     machine's share). Scores found in ``store`` are not recomputed; new ones are committed as they come."""
     space = plan.space
     archs = parse_archs(space, texts)
-    scored = [_scored(space, a) for a in archs]
+    scored = [scored_cell(space, a) for a in archs]
     cell_of = [space.format(a) for a in scored]  # the text of the cell scored for each request
     first = {}  # cell text -> (the cell, the text of the first request it is scored for)
     for arch, cell, text in zip(archs, scored, cell_of):
@@ -82,7 +91,7 @@ def rank(plan, setup, config, texts, store, session, shard=None, reporter=None):
     return _assemble(plan, config, archs, cell_of, first, keys, known, len(first), computed)
 
 
-def _scored(space, arch):
+def scored_cell(space, arch):
     """The architecture scored for ``arch``: its isomorphism class's representative, or itself."""
     pick = getattr(space, "representative", None)
     return pick(arch) if pick is not None else arch

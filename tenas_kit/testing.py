@@ -76,7 +76,7 @@ class Harness:
         space = plan.space
         obj, _, settings = plan.proxies[0]
         if isinstance(cell, str):
-            scored = ranker._scored(space, space.parse(cell))  # the ranker's own choice of cell and seed
+            scored = ranker.scored_cell(space, space.parse(cell))  # the ranker's own choice of cell and seed
             mask, data_seed = space.arch_to_mask(scored), config.seed
             seed = derive(config.seed, space.name, ranker._seed_name(space, scored))
         else:

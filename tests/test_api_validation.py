@@ -222,3 +222,15 @@ def test_rank_csv_rows_are_unchanged_by_the_checks(workdir):
     rows = list(csv.DictReader(open("r.csv")))
     assert [float(r["rank_sum"]) for r in rows] == sorted(ranking.rank_sum.tolist())
     assert os.path.exists("s.h5")
+
+
+def test_an_out_whose_folder_cannot_be_written_is_refused_before_the_ranking(workdir, monkeypatch):
+    from tenas_kit import arguments
+
+    # Permissions do not bind root, whom tests may run as: the folder is made unwritable where it is asked.
+    monkeypatch.setattr(arguments.os, "access", lambda path, mode: os.path.basename(path) != "locked")
+    (workdir / "locked").mkdir()
+    before = tree(workdir)
+    with pytest.raises(TenasError, match="cannot write results to 'locked/new/r.csv': 'locked' is not writable"):
+        tenas_kit.rank(**{**RANK, "out": "locked/new/r.csv"})
+    assert tree(workdir) == before

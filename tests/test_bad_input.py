@@ -142,7 +142,7 @@ CASES = [
     ("rank-out-directory", ["rank", *TINY, "--archs", "{w}/one.txt", "--store", "{w}/unscored.h5", "--out", "{w}/empty"],
      2, "is a directory"),
     ("rank-out-under-a-file", ["rank", *TINY, "--archs", "{w}/one.txt", "--store", "{w}/unscored.h5", "--out",
-                               "{w}/one.txt/r.csv"], 2, "is not a directory"),
+                               "{w}/one.txt/r.csv"], 1, "is not a directory"),
     ("merge-missing-source", ["merge", "{w}/merged.h5", "{w}/missing.h5"], 2, "does not exist"),
     ("merge-foreign-source", ["merge", "{w}/merged.h5", "{w}/foreign.h5"], 2, "not a tenas-kit score store"),
     ("merge-not-hdf5-source", ["merge", "{w}/merged.h5", "{w}/notes.h5"], 1, "not an HDF5 file"),
@@ -279,11 +279,11 @@ def test_the_battery_covers_every_command_the_cli_has():
 
 def test_rank_refuses_its_out_path_before_scoring(tmp_path, capsys, monkeypatch):
     (tmp_path / "results").mkdir()
-    for out in ("results", "one.txt/r.csv"):
-        (tmp_path / "one.txt").write_text(BEST + "\n")
+    (tmp_path / "one.txt").write_text(BEST + "\n")
+    for out, code, fragment in (("results", 2, "is a directory"), ("one.txt/r.csv", 1, "is not a directory")):
         result = in_process(["rank", *TINY, "--archs", "one.txt", "--store", "s.h5", "--out", out], tmp_path, capsys,
                             monkeypatch)
-        assert result.returncode == 2 and "Error: --out" in error_line(result)
+        assert result.returncode == code and fragment in error_line(result)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["one.txt", "results"]  # no store, nothing scored
 
 

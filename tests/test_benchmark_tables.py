@@ -12,7 +12,6 @@ from scipy.stats import kendalltau
 from conftest import NB201_TABLE, ROOT, call, needs_shared, plugin_offering
 from tenas_kit.analysis.accuracy import open_table
 from tenas_kit.benchmark import Table
-from tenas_kit.errors import TenasError
 
 SHIPPED = ROOT / "plugins" / "nb201" / "accuracy.csv.gz"
 METRICS = ("cifar10", "cifar100", "imagenet16-120")
@@ -125,17 +124,46 @@ def test_a_third_party_table_registered_through_the_hook_is_listed_and_used(regi
     assert open_table(None, registry.get("space", "nb201"), registry)[0].name == "nb201"
 
 
-def test_a_benchmark_without_metrics_is_a_broken_plugin(register_plugin):
-    class Bare:
-        name, space, description = "bare", "nb201", "no metrics"
+@pytest.mark.parametrize("members, reason", [
+    ({"space": "nb201"}, "without metrics (the contract: tenas_kit.benchmark.Benchmark)"),
+    ({"space": "nb201", "metrics": "cifar10"}, "metrics must be a non-empty tuple of distinct names"),
+    ({"space": "nb201", "metrics": ("a:b",)}, "metrics must be a non-empty tuple of distinct names without ':'"),
+    ({"space": None, "metrics": ("top1",)}, "space must name a search space"),
+])
+def test_a_malformed_benchmark_is_a_broken_plugin_at_load(register_plugin, members, reason):
+    bad = type("Bad", (), {"name": "bad", "description": "malformed", "load": lambda self: {}, **members})()
+    registry = register_plugin(plugin_offering(register_benchmarks=[bad]), "bad_plugin")
+    assert "bad" not in registry.names("benchmark")
+    reasons = [b.reason for b in registry.broken if b.plugin == "bad_plugin"]
+    assert len(reasons) == 1 and reason in reasons[0], reasons
 
-        def load(self):
-            return {}
 
-    registry = register_plugin(plugin_offering(register_benchmarks=[Bare()]), "bare_plugin")
-    assert "bare" not in registry.names("benchmark")
-    reasons = [b.reason for b in registry.broken if b.plugin == "bare_plugin"]
-    assert len(reasons) == 1 and "without metrics (the contract: tenas_kit.benchmark.Benchmark)" in reasons[0]
+@pytest.mark.parametrize("loaded, fragment", [
+    ([BEST], "load() returned list, not a dict of architecture text -> {metric: value}"),
+    ({BEST: {"top5": 1.0}}, "is not architecture text -> {metric: value} over its metrics val12, val200"),
+    ({BEST: {"val12": "high"}}, "holds a value that is not a number"),
+    (OSError("disk gone"), "could not be loaded: OSError: disk gone"),
+])
+def test_a_table_that_loads_wrong_rows_is_a_runtime_error_of_one_line(register_plugin, tmp_path, capsys, loaded,
+                                                                       fragment):
+    def load():
+        if isinstance(loaded, Exception):
+            raise loaded
+        return loaded
+
+    source = Measured()
+    source.load = load
+    register_plugin(plugin_offering(register_benchmarks=[source]), "measured")
+    code, _, err = call(capsys, "correlate", ranking(tmp_path, [BEST, DEAD_CONV, DEAD_POOL]), "--benchmark", "mine")
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and "benchmark 'mine'" in lines[0] and fragment in lines[0], err
+
+
+def test_the_api_opens_a_table_as_the_command_line_does(registry):
+    import tenas_kit
+
+    assert tenas_kit.benchmark_table().lookup(BEST) == shipped_rows()[BEST]
+    assert tenas_kit.benchmark_table(space="darts") is None
 
 
 def ranking(tmp_path, archs):
@@ -192,9 +220,12 @@ def test_run_show_and_report_print_every_metric_of_the_spaces_table(registry, tm
     expected = [f"benchmark accuracy (nb201:{m}): {shipped_rows()[arch][m]:.2f}" for m in METRICS]
     assert [line for line in stdout.splitlines() if line.startswith("benchmark accuracy")] == expected
     code, stdout, err = call(capsys, "show", out)
-    assert code == 0 and [line for line in stdout.splitlines() if line.startswith("benchmark accuracy")] == expected, err
+    shown = [line for line in stdout.splitlines() if line.startswith("benchmark accuracy")]
+    assert code == 0 and shown == expected, err
     code, stdout, err = call(capsys, "show", out, "--benchmark", "nb201:cifar100")
     assert code == 0 and [line for line in stdout.splitlines() if line.startswith("benchmark")] == expected[1:2], err
+    code, stdout, err = call(capsys, "show", out, "--benchmark", "nb201:top1")
+    assert code == 2 and stdout == "" and "has no column 'top1'" in err  # refused before anything is printed
     code, _, err = call(capsys, "report", out, "-o", tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert code == 0 and f"nb201:cifar100: {shipped_rows()[arch]['cifar100']:.2f}" in page, err

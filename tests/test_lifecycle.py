@@ -99,7 +99,7 @@ def test_options_appear_only_on_the_commands_whose_plugins_use_them(capsys):
 def test_an_option_of_a_plugin_the_command_does_not_use_is_a_usage_error(tmp_path, capsys):
     code, _, err = call(capsys, "rank", "--proxies", "synflow", "--ntk-mode", "fast", "--data", "synthetic",
                         "--sample", "2", "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv")
-    assert code == 2 and "--ntk-mode belongs to no proxy or pruner this command uses" in err
+    assert code == 2 and "--ntk-mode (ntk_mode) belongs to no proxy or pruner this command uses" in err
     code, _, err = call(capsys, "rank", "--executor", "serial", "--workers", "2", "--data", "synthetic",
                         "--sample", "2", "--store", tmp_path / "s.h5", "--out", tmp_path / "r.csv")
     assert code == 2 and "--workers is not an option of executor 'serial'" in err

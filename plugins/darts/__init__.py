@@ -14,12 +14,20 @@ Network roles:
   ``evaluation-cifar`` and ``evaluation-imagenet`` choose explicitly.
 """
 
+from tenas_kit.cellgraph import graph_features, op_features
 from tenas_kit.errors import TenasError
 from tenas_kit.hookspecs import hookimpl
-from tenas_kit.space import Layout
+from tenas_kit.space import ZERO, Layout
 
 from . import arch as genotypes
-from .layout import CELL_TYPES, EDGES, NODE_EDGES, OPS
+from .layout import CELL_TYPES, EDGES, INPUTS, NODE_EDGES, NODES, OPS
+
+# Groups of ops whose paths GRAF's features count; "concat" joins the intermediate nodes to the cell's output.
+CONVS = {"sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"}
+POOLS = {"max_pool_3x3", "avg_pool_3x3"}
+GROUPS = {**{op: {op} for op in OPS if op != ZERO}, "conv": CONVS, "pool": POOLS,
+          "parameter_free": POOLS | {"skip_connect"}, "any": set(OPS) - {ZERO}}
+OUTPUT = NODES[-1] + 1
 
 ROLES = ("supernet", "thin", "evaluation", "evaluation-cifar", "evaluation-imagenet")
 
@@ -84,6 +92,19 @@ class Darts:
 
     def representative(self, arch):
         return genotypes.representative(arch)
+
+    def features(self, arch):
+        """GRAF's features of each cell type (``tenas_kit.cellgraph``): inputs nodes 0 and 1, the output the
+        concatenation of nodes 2-5."""
+        mask, features = genotypes.to_mask(arch), {}
+        for c, cell in enumerate(CELL_TYPES):
+            held = [OPS[mask[c, e].argmax()] if mask[c, e].any() else ZERO for e in range(len(EDGES))]
+            edges = [(k, j, op) for (k, j), op in zip(EDGES, held) if op != ZERO]
+            edges += [(OUTPUT, k, "concat") for k in NODES]
+            groups = {name: ops | {"concat"} for name, ops in GROUPS.items()}
+            features.update(op_features(zip(self.layout.edges, held), OPS, f"{cell}/"))
+            features.update(graph_features(edges, tuple(range(INPUTS)), OUTPUT, groups, f"{cell}/"))
+        return features
 
     def to_json(self, arch):
         """DARTS's Genotype fields, pairs as [op, input] lists."""

@@ -12,9 +12,26 @@ def multiply_adds(network, inputs):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    counter = FlopCounterMode(display=False)
+    # Its module tracker hooks every module of the process, other threads' too (their backward passes then
+    # fail); only the total is read here, which needs no tracking.
+    counter.mod_tracker = _TotalOnly()
+    with torch.no_grad(), counter:
         network(inputs)
     return counter.get_total_flops() / 2
+
+
+class _TotalOnly:
+    """In place of FlopCounterMode's ModuleTracker: every count goes to the total ("Global") alone."""
+
+    def __init__(self):
+        self.parents = {"Global"}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args):
+        return None
 
 
 class FlopCount:

@@ -48,7 +48,8 @@ def open_table(spec, space, registry, column=None):
         source = space_benchmark(space, registry)
         if source is None:
             if column is not None:
-                raise TenasError(f"--benchmark-column {column} needs --benchmark: no table covers space '{space.name}'.")
+                raise TenasError(f"--benchmark-column {column} needs --benchmark: no table covers space "
+                                 f"'{space.name}'.")
             return None, ()
         return _chosen(Table(source, space), column)
     spec = str(spec)

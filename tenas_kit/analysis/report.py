@@ -139,3 +139,28 @@ def _timings(rounds):
     rows = "".join(f"<tr><td>round {i + 1}</td><td>{r['seconds']:.2f}</td></tr>" for i, r in enumerate(rounds))
     total = sum(r["seconds"] for r in rounds)
     return f"<table><tr><th>round</th><th>seconds</th></tr>{rows}<tr><td>total</td><td>{total:.2f}</td></tr></table>"
+
+
+def training_page(name, held, curve_png):
+    """The HTML text of a training file (``trainfile.read``): settings, the learning curve, every epoch."""
+    from tenas_kit.analysis.curves import tested_on
+
+    title = f"tenas-kit training report: {name}"
+    epochs, done = held["epochs"], int(held["epochs_done"])
+    summary = {"architecture": held["architecture"], "recipe": held["config"]["recipe"], "data": held["data"],
+               "epochs": f"{done} of {held['config']['fields']['epochs']}", "created": held.get("created", "")}
+    if done:
+        summary[f"{tested_on(held)} accuracy"] = f"{epochs['test_accuracy'][-1]:.2f}%"
+    columns = ("lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds", "images_per_second")
+    head = "".join(f"<th>{escape(h.replace('_', ' '))}</th>" for h in ("epoch", *columns))
+    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in (i + 1, *(_cell(epochs[k][i]) for k in columns)))
+                   + "</tr>" for i in range(done))
+    body = [f"<h1>{escape(title)}</h1>", _pairs(summary),
+            _section("Configuration", "<h3>what the result depends on</h3>" + _pairs(_compact(held["config"]))
+                     + "<h3>recipe, data and device</h3>" + _pairs(_compact(held["settings"]))),
+            _section("Learning curve", _image(curve_png, "loss and accuracy after every epoch")),
+            _section("Epochs", f"<table><tr>{head}</tr>\n{rows}</table>"),
+            _section("Versions", _pairs(held["versions"]))]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")

@@ -91,8 +91,9 @@ def benchmark_options(command):
                            help="One column of --benchmark (default: every column a command shows, the first one it "
                                 "correlates; a CSV's first column with 'acc').")(command)
     return click.option("--benchmark", default=None, metavar="NAME[:COLUMN]|FILE.csv",
-                        help="Benchmark table: a registered one (tenaskit plugins lists them) or a CSV with 'arch' and "
-                             "an accuracy column. Default: the space's own table, where a plugin registers one.")(command)
+                        help="Benchmark table: a registered one (tenaskit plugins lists them) or a CSV with 'arch' "
+                             "and an accuracy column. Default: the space's own table, where a plugin registers "
+                             "one.")(command)
 
 
 def open_benchmark(spec, column, space, plugins):

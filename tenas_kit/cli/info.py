@@ -15,7 +15,8 @@ from tenas_kit.cli.common import console, plugin_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @plugin_option
 def plugins_command(as_json, plugins):
-    """List every space, proxy, pruner, executor, preset, data source and dataset, and the plugin providing it."""
+    """List every space, proxy, pruner, executor, preset, data source, dataset and benchmark table, and the plugin
+    providing it."""
     from tenas_kit.plugins import KINDS, registry
 
     reg = registry(plugins)

@@ -1,4 +1,4 @@
-"""``tenaskit plot trajectory|correlation`` and ``tenaskit report``: see a search and a ranking.
+"""``tenaskit plot trajectory|correlation|curve`` and ``tenaskit report``: see a search, a ranking, a training.
 
 matplotlib is imported inside the commands, so it costs nothing when the
 command line starts for anything else.
@@ -69,7 +69,7 @@ def final_cell(run, space):
         return arch_json, None, f"no cell diagram: {exc}"
 
 
-def read_ranking(path, benchmark, column, space, plugins):
+def read_ranking(path, benchmark, column, space, plugins=()):
     """Scores and accuracies as ``tenaskit correlate`` reads them; a score store is refused with the way out."""
     from tenas_kit.cli.rank import benchmark_scores
 
@@ -79,6 +79,15 @@ def read_ranking(path, benchmark, column, space, plugins):
                          f"rerun tenaskit rank with the same settings, --store {path} and --out FILE.csv: "
                          f"stored scores are read, not recomputed.")
     return benchmark_scores(path, benchmark, column, space, plugins)
+
+
+def training_report(path, out):
+    from tenas_kit.analysis import plots, report
+    from tenas_kit.analysis.curves import curve_figure
+    from tenas_kit.training.trainfile import read
+
+    held = read(path)
+    return report.write(out, report.training_page(path.name, held, plots.png_bytes(curve_figure(held))))
 
 
 def register(cli, console, plugin_option, registry):
@@ -103,9 +112,12 @@ def register(cli, console, plugin_option, registry):
         """The supernet's kappa_N and R_N after every round, each round's candidates, the pruned ops."""
         from tenas_kit.analysis import plots
         from tenas_kit.runfile import read
+        from tenas_kit.training.trainfile import is_train_file
 
         out = out or run_file.with_name(run_file.stem + "-trajectory.png")
         plots.check_output(out)
+        if is_train_file(run_file):
+            raise TenasError(f"'{run_file}' is a training file; tenaskit plot curve {run_file} draws its learning curve.")
         run = read(run_file)
         space, why = load_space(run, registry, plugins)
         accuracy, problem = found_accuracy(run, space, benchmark, benchmark_column, plugins)
@@ -128,8 +140,22 @@ def register(cli, console, plugin_option, registry):
 
         out = out or results.with_name(results.stem + "-correlation.png")
         plots.check_output(out)
-        scores, accuracy, column = read_ranking(results, benchmark, benchmark_column, space, plugins)
+        scores, accuracy, column = read_ranking(results, benchmark, benchmark_column,
+                                                registry(plugins).get("space", space), plugins)
         saved(plots.save(plots.correlation_figure(scores, accuracy, column, resamples), out))
+
+    @plot.command()
+    @click.argument("train_file", type=click.Path(path_type=Path))
+    @_out_option("FILE.png, .svg or .pdf (default: TRAIN-curve.png beside the training file).")
+    def curve(train_file, out):
+        """A training file's learning curve: loss and accuracy after every epoch, training and test."""
+        from tenas_kit.analysis import plots
+        from tenas_kit.analysis.curves import curve_figure
+        from tenas_kit.training.trainfile import read
+
+        out = out or train_file.with_name(train_file.stem + "-curve.png")
+        plots.check_output(out)
+        saved(plots.save(curve_figure(read(train_file)), out))
 
     @cli.command(name="report")
     @click.argument("run_file", type=click.Path(path_type=Path))
@@ -137,12 +163,16 @@ def register(cli, console, plugin_option, registry):
     @benchmark_options
     @plugin_option
     def report_command(run_file, out, benchmark, benchmark_column, plugins):
-        """One self-contained HTML page of a run: settings, trajectory, rounds, the found cell, timings, versions."""
+        """One self-contained HTML page of a run: settings, trajectory, rounds, the found cell, timings, versions.
+        Of a training file (tenaskit train): settings, the learning curve, every epoch."""
         from tenas_kit.analysis import plots, report
         from tenas_kit.runfile import read
+        from tenas_kit.training.trainfile import is_train_file
 
         out = out or run_file.with_suffix(".html")
         report.check_output(out)
+        if is_train_file(run_file):
+            return saved(training_report(run_file, out))
         run = read(run_file)
         space, why = load_space(run, registry, plugins)
         accuracy, problem = found_accuracy(run, space, benchmark, benchmark_column, plugins)

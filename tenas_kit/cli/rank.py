@@ -14,7 +14,7 @@ from rich.table import Table
 from tenas_kit.arguments import INIT_SCHEMES
 from tenas_kit.cli import limits
 from tenas_kit.cli.common import benchmark_options
-from tenas_kit.lifecycle import DEFAULT_STORE
+from tenas_kit.lifecycle import DEFAULT_STORE, NOT_SCORES
 from tenas_kit.errors import TenasError
 
 
@@ -57,8 +57,13 @@ def register(cli, console, plugin_option, parse_proxies, registry):
     @click.option("--preset", default=None, metavar="NAME",
                   help="A named proxy set with its combination rule, in place of --proxies (tenaskit plugins lists "
                        "presets; 'best' is the ensemble to reach for first, 'tenas' is ntk,regions).")
+    @click.option("--labels", default=None, metavar="FILE[:COLUMN]",
+                  help="Measured values (higher is better) of some cells, candidates or not: a CSV with an 'arch' "
+                       "column and one column of values (or the COLUMN named). The ranking learns from them.")
+    @click.option("--ranker", default=None, metavar="NAME",
+                  help="The ranker that learns from --labels (tenaskit plugins lists rankers; default: the first).")
     def rank(space, proxies, archs_file, sample, every, data, dataset, seed, device, repeats, init, executor, store,
-             shard, top, out, resume, plugins, preset, **plugin_options):
+             shard, top, out, resume, plugins, preset, labels, ranker, **plugin_options):
         """Score many architectures, each on its own network, and rank them by weighted rank sum.
 
         Proxies and executors add options of their own (``cli_options``); each plugin reads only its own. A
@@ -74,7 +79,9 @@ def register(cli, console, plugin_option, parse_proxies, registry):
                               {"init": init, **options}, executor, executor_options)
         config = apply_preset(config, preset, plugins)
         texts = choose_archs(registry(plugins).get("space", space), None, archs_file, sample, every, seed)
-        job = Ranking(config, texts, store, out, parse_shard(shard), plugins, resume)
+        if ranker is not None and labels is None:
+            raise TenasError("--ranker learns from --labels; give --labels FILE too, or leave --ranker out.")
+        job = Ranking(config, texts, store, out, parse_shard(shard), plugins, resume, labels, ranker)
         note_stand_in(data)
         with RankReporter(console) as reporter:
             ranking = job.run(reporter)
@@ -83,11 +90,15 @@ def register(cli, console, plugin_option, parse_proxies, registry):
         console.print(f"{len(texts)} architectures, {ranking.unique} distinct cells "
                       f"({len(texts) - ranking.unique} deduplicated); {ranking.computed} scores computed, "
                       f"the rest from {store}")
+        learned = ranking.learned is not None
+        if learned:
+            console.print(learning_line(ranking.learned), soft_wrap=True)
         table = Table(title=f"top {min(top, len(ranking.archs))}")
-        for column in ("rank", "architecture", "rank sum", *names):
+        for column in ("rank", "architecture", *(("predicted", "label") if learned else ()), "rank sum", *names):
             table.add_column(escape(column))  # names and architectures are plugins' text, not markup
         for position, i in enumerate(ranking.order()[:top], start=1):
-            table.add_row(str(position), escape(ranking.archs[i]), f"{ranking.rank_sum[i]:g}",
+            shown = (_shown(ranking.predicted, i), _shown(ranking.labels, i)) if learned else ()
+            table.add_row(str(position), escape(ranking.archs[i]), *shown, f"{ranking.rank_sum[i]:g}",
                           *[f"{ranking.scores[n][i]:.4g}" for n in names])
         console.print(table)
         console.print(f"saved: {out}")
@@ -107,7 +118,8 @@ def register(cli, console, plugin_option, parse_proxies, registry):
         Intervals: 95% percentile bootstrap over (score, accuracy) pairs, seeded."""
         from tenas_kit.analysis.correlation import correlations
 
-        scores, accuracy, column_name = benchmark_scores(results, benchmark, benchmark_column, space, plugins)
+        scores, accuracy, column_name = benchmark_scores(results, benchmark, benchmark_column,
+                                                         registry(plugins).get("space", space), plugins)
         out = Table(title=f"correlation with {escape(column_name)} ({len(accuracy)} architectures, 95% percentile-bootstrap CI "
                           f"over pairs, {resamples} resamples)",
                     caption="proxies as recorded (lower-is-better ones agree at negative tau); -rank_sum: positive agrees")
@@ -143,13 +155,27 @@ def register(cli, console, plugin_option, parse_proxies, registry):
         console.print(f"merged {len(sources)} stores into {target}: {added} new scores")
 
 
-def benchmark_scores(results, benchmark, column, space, plugins):
+def learning_line(summary):
+    """What learning from labels said: the cross-validated tau beside the rule's, or why the rule ranks."""
+    among = f"{summary.labelled} labelled cells ({summary.among} of them among the candidates)"
+    if summary.learned is None:
+        return f"{among}: {summary.fallback}; ranked by the training-free rule."
+    learned = summary.learned
+    tau = "n/a" if np.isnan(learned.cv_tau) else f"{learned.cv_tau:.3f}"
+    rule = "n/a" if np.isnan(learned.rule_tau) else f"{learned.rule_tau:.3f}"
+    return (f"ranker '{summary.ranker}' learned from {among}: Kendall tau on the labels {tau} "
+            f"({learned.folds}-fold cross-validated; the training-free rule alone: {rule}).")
+
+
+def _shown(values, i):
+    return "" if values is None or np.isnan(values[i]) else f"{values[i]:.4g}"
+
+
+def benchmark_scores(results, benchmark, column, space, plugins=()):
     """``({score column: values}, accuracies, accuracy label)`` of the ranked architectures the benchmark holds,
     on one column: ``column``, else the first of the table (``--benchmark``; None: the space's own table)."""
     from tenas_kit.cli.common import open_benchmark
-    from tenas_kit.plugins import registry
 
-    space = registry(plugins).get("space", space)
     table, metrics = open_benchmark(benchmark, column, space, plugins)
     if table is None:
         raise TenasError(f"no benchmark table covers space '{space.name}'; give --benchmark FILE.csv (an 'arch' "
@@ -159,7 +185,7 @@ def benchmark_scores(results, benchmark, column, space, plugins):
     found = [(row, acc) for row, acc in found if acc is not None]
     if len(found) < 3:
         raise TenasError(f"only {len(found)} of {len(rows)} architectures are in '{table.name}'; need at least 3.")
-    names = [c for c in rows[0] if c not in ("rank", "arch")]
+    names = [c for c in rows[0] if c not in NOT_SCORES]
 
     def number(row, name):
         value = row.get(name)

@@ -40,11 +40,12 @@ class FieldType(click.ParamType):
 def recipe_options(command):
     """An option per recipe field (``--epochs``, ``--batch-size``, ...): each overrides the recipe's value."""
     for name, (_, wanted, text) in reversed(FIELDS.items()):
-        flag = "--" + name.replace("_", "-")
+        flag, text = "--" + name.replace("_", "-"), f"{text.rstrip('.')} (default: the recipe's)."
         if wanted == "True or False":
-            option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=f"{text} (default: the recipe's)")
+            option = click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=text)
         else:
-            option = click.option(flag, name, type=FieldType(name), default=None, help=f"{text} (default: the recipe's)")
+            metavar = "N" if FieldType(name).integer else "X"
+            option = click.option(flag, name, type=FieldType(name), default=None, metavar=metavar, help=text)
         command = option(command)
     return command
 
@@ -161,8 +162,9 @@ class TrainProgress(TrainReporter):
                  f"test accuracy {record['test_accuracy']:.2f}%"]
         if math.isfinite(record["images_per_second"]):  # not for an epoch resumed after its last step
             parts.append(f"{record['images_per_second']:.0f} images/s")
-        parts.append(f"{record['seconds']:.1f} s" + (f", about {duration(left)} left" if left else ""))
-        self.console.print(f"epoch {epoch + 1}/{self.epochs}: {', '.join(parts)}", markup=False, highlight=False)
+        parts.append(f"{record['seconds']:.1f} s" + (f", about {duration(left)} left" if left >= 1 else ""))
+        self.console.print(f"epoch {epoch + 1}/{self.epochs}: {', '.join(parts)}", soft_wrap=True, markup=False,
+                           highlight=False)
         if self.task is not None:
             self.progress.update(self.task, completed=(epoch + 1) * self.steps)
 

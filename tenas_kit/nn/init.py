@@ -14,8 +14,6 @@ draws from a generator of its own instead, and draws exactly the numbers that
 ``torch.manual_seed(seed)`` followed by the same construction would.
 """
 
-from contextlib import contextmanager
-
 import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
@@ -58,12 +56,10 @@ def build(make, seed, scheme, mode):
     return network
 
 
-@contextmanager
 def own_draws(seed):
-    """Every random draw inside that names no generator takes one seeded with ``seed`` (one per device type).
-    PyTorch's global generator is neither read nor changed, and other threads are not affected."""
-    with _OwnDraws(seed):
-        yield
+    """A context in which every random draw that names no generator takes one seeded with ``seed`` (one per
+    device). PyTorch's global generator is neither read nor changed, and other threads are not affected."""
+    return _OwnDraws(seed)
 
 
 # Draws whose ``generator`` may be left out; nn.init's functions pass theirs explicitly, as None by default.
@@ -89,7 +85,10 @@ class _OwnDraws(TorchFunctionMode):
 
     def _generator(self, args, kwargs):
         tensor = next((a for a in args if isinstance(a, torch.Tensor)), None)
-        device = tensor.device if tensor is not None else torch.device(kwargs.get("device") or torch.get_default_device())
-        if device.type not in self.generators:
-            self.generators[device.type] = torch.Generator(device).manual_seed(self.seed)
-        return self.generators[device.type]
+        if tensor is not None:
+            device = tensor.device
+        else:
+            device = torch.device(kwargs.get("device") or torch.get_default_device())
+        if device not in self.generators:
+            self.generators[device] = torch.Generator(device).manual_seed(self.seed)
+        return self.generators[device]

@@ -34,7 +34,7 @@ class Switch:
             self._changed.wait_for(lambda: not self._holders or self._value == value)
             if not self._holders:
                 self._before, self._value = self.read(), value
-            self.write(value)  # by every holder: a setting may have a part per thread too (MKL's thread count)
+            self.write(value)  # by every holder: a setting may also have a part per thread (the thread count does)
             self._holders[me] += 1
         try:
             yield

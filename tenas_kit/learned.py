@@ -1,0 +1,220 @@
+"""Rankings that learn from labels: a model fitted on the measured values of some cells ranks the others.
+
+A ranker (``register_rankers``, contract ``Ranker``) fits a model on rows of ``Features`` and the labels of
+those rows, and the fitted model predicts a value for any rows (higher is better). A row describes one cell:
+each proxy's score as its rank among the cells at hand (so a proxy's scale, and whether higher is better,
+do not matter), the training-free rule's combined rank, and the space's encoding of the cell
+(``SearchSpace.features``, where the space has it). Isomorphic cells compute one function, so they get one
+row: the space's representative's. ``learn`` fits, predicts every row and says, by k-fold cross-validation
+on the labelled rows, how well the model ranks cells it was not fitted on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from tenas_kit.errors import TenasError, TenasRuntimeError
+
+FOLDS = 5
+RULE = "rule"  # the feature that holds the training-free rule's combined rank
+
+
+class Fitted(Protocol):
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """A value for each row of ``features`` (cells x features), higher is better."""
+
+
+class Ranker(Protocol):
+    """A ranker that learns from labels (``register_rankers``), checked when its plugin loads."""
+
+    name: str
+    description: str
+    min_labels: int = 8  # fewer labelled cells than this, and a ranking keeps the training-free rule
+
+    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> Fitted:
+        """A model of ``labels`` (higher is better) on ``features`` (labelled cells x features, the columns of
+        ``Features.names``); ``seed`` makes the fit reproducible. Called again for every fold and refit."""
+
+
+@dataclass(frozen=True)
+class Features:
+    names: tuple  # one per column
+    values: np.ndarray  # cells x features, float
+
+
+@dataclass(frozen=True)
+class Learned:
+    predicted: np.ndarray  # the fitted model's value for every row of the features
+    cv_tau: float  # Kendall tau of out-of-fold predictions against the labels (NaN when it has no value)
+    rule_tau: float  # the training-free rule's Kendall tau against the same labels
+    folds: int
+
+
+def encode(space, archs, columns, rule):
+    """``Features`` of ``archs`` (the space's objects, one row each): ``columns`` is ``[(name, scores,
+    higher_is_better)]`` of the proxies, ``rule`` the training-free rule's number (lower is better), both
+    aligned with ``archs``."""
+    names = [f"proxy:{name}" for name, _, _ in columns] + [RULE]
+    values = [_percentile(scores, higher) for _, scores, higher in columns] + [_percentile(rule, False)]
+    described = getattr(space, "features", None)
+    if described is not None:
+        rows = [_checked(space, described(arch)) for arch in archs]
+        keys = list(rows[0]) if rows else []
+        if any(list(row) != keys for row in rows):
+            raise TenasRuntimeError(f"space '{space.name}' breaks its contract: features(arch) must give the same "
+                                    f"names, in the same order, for every cell (tenas_kit.space.SearchSpace).")
+        names += [f"cell:{key}" for key in keys]
+        values += list(np.array([list(row.values()) for row in rows], dtype=float).reshape(len(archs), -1).T)
+    return Features(tuple(names), np.column_stack(values) if archs else np.zeros((0, len(names))))
+
+
+def learn(ranker, features, rows, labels, seed, folds=FOLDS):
+    """Fit ``ranker`` on ``features.values[rows]`` and ``labels`` (one per row, distinct rows), predict every
+    row, and cross-validate on the labelled rows (``folds`` at most; 0: no cross-validation)."""
+    rows, labels = np.asarray(rows, dtype=int), np.asarray(labels, dtype=float)
+    predicted = _predict(ranker, features.values[rows], labels, features.values, seed)
+    rule = features.values[rows, features.names.index(RULE)]
+    folds = min(folds, len(rows))
+    cv_tau = _cross_validated(ranker, features.values[rows], labels, seed, folds) if folds >= 2 else float("nan")
+    return Learned(predicted, cv_tau, _tau(rule, labels), folds if folds >= 2 else 0)
+
+
+def _predict(ranker, train, labels, rows, seed):
+    fitted = ranker.fit(train, labels, seed)
+    predicted = np.asarray(fitted.predict(rows), dtype=float).reshape(-1)
+    if predicted.shape != (len(rows),) or not np.isfinite(predicted).all():
+        raise TenasRuntimeError(f"ranker '{ranker.name}' breaks its contract: predict gave {predicted.shape} values "
+                                f"for {len(rows)} cells, or some that are not finite (tenas_kit.learned.Ranker).")
+    return predicted
+
+
+def _cross_validated(ranker, train, labels, seed, folds):
+    """Kendall tau of every labelled row's prediction by a model fitted without its fold."""
+    from tenas_kit.seeds import numpy_rng
+
+    fold_of = numpy_rng(seed, "folds").permutation(len(labels)) % folds
+    out = np.empty(len(labels))
+    for fold in range(folds):
+        held = fold_of == fold
+        out[held] = _predict(ranker, train[~held], labels[~held], train[held], seed)
+    return _tau(out, labels)
+
+
+def _tau(values, labels):
+    from scipy.stats import kendalltau
+
+    if np.ptp(values) == 0 or np.ptp(labels) == 0:
+        return float("nan")  # a constant has no order to agree with
+    return float(kendalltau(values, labels).statistic)
+
+
+def _percentile(scores, higher_is_better):
+    """Each score's rank among ``scores`` over their number, 1 the best; a non-finite score is the worst."""
+    from scipy.stats import rankdata
+
+    scores = np.asarray(scores, dtype=float)
+    oriented = np.where(np.isfinite(scores), scores if higher_is_better else -scores, -np.inf)
+    return rankdata(oriented, method="average") / max(len(scores), 1)
+
+
+def _checked(space, row):
+    if not isinstance(row, dict) or not all(isinstance(k, str) for k in row):
+        raise TenasRuntimeError(f"space '{space.name}' breaks its contract: features(arch) returned "
+                                f"{type(row).__name__}, not a dict of name -> number (tenas_kit.space.SearchSpace).")
+    try:
+        values = {k: float(v) for k, v in row.items()}
+    except (TypeError, ValueError):
+        raise TenasRuntimeError(f"space '{space.name}' breaks its contract: features(arch) holds a value that is "
+                                f"not a number (tenas_kit.space.SearchSpace).") from None
+    return values
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What learning from labels said, for the ranking's reader."""
+
+    ranker: str
+    labelled: int  # distinct cells labelled, isomorphs counted once
+    among: int  # of the candidates, how many are labelled
+    learned: Learned | None  # None when the rule ranks (``fallback`` says why)
+    fallback: str | None = None
+
+
+def learn_ranking(ranking, plan, labels, ranker, seed, candidates):
+    """The ranking of the first ``candidates`` architectures of ``ranking`` (a ``ranker.Ranking`` of them and
+    of every labelled cell), learned from ``labels`` (``{cell text: value}``) by ``ranker``; with too few
+    labels, or all equal, the training-free rule's ranking with the labels marked and ``fallback`` set."""
+    from dataclasses import replace
+
+    from tenas_kit.labels import by_class
+    from tenas_kit.ranker import weighted_rank_sum
+
+    space = plan.space
+    classes = [_class(space, text) for text in ranking.archs]
+    cells = {cell: i for i, cell in reversed(list(enumerate(classes)))}  # a class -> its first request
+    pooled = by_class(space, labels)
+    own = np.array([labels.get(text, np.nan) for text in ranking.archs[:candidates]])
+    rule = weighted_rank_sum([(ranking.scores[p.name][:candidates], p.higher_is_better, w) for p, w, _ in plan.proxies],
+                             plan.combine)
+    kept = replace(ranking, archs=ranking.archs[:candidates], rank_sum=rule, labels=own,
+                   scores={name: values[:candidates] for name, values in ranking.scores.items()},
+                   unique=len(set(classes[:candidates])))
+    among = int(np.isfinite(own).sum())
+    fallback = _fallback(ranker, pooled)
+    if fallback:
+        return replace(kept, learned=Summary(ranker.name, len(pooled), among, None, fallback))
+    firsts = list(cells.values())
+    columns = [(p.name, ranking.scores[p.name][firsts], p.higher_is_better) for p, _, _ in plan.proxies]
+    features = encode(space, [space.parse(cell) for cell in cells], columns, ranking.rank_sum[firsts])
+    row_of = {cell: row for row, cell in enumerate(cells)}
+    learned = learn(ranker, features, [row_of[cell] for cell in pooled], list(pooled.values()), seed)
+    predicted = learned.predicted[[row_of[cell] for cell in classes[:candidates]]]
+    return replace(kept, predicted=predicted, learned=Summary(ranker.name, len(pooled), among, learned))
+
+
+def _fallback(ranker, pooled):
+    """Why ``ranker`` cannot learn from ``pooled`` labels, or None."""
+    least = getattr(ranker, "min_labels", Ranker.min_labels)
+    if len(pooled) < least:
+        return (f"{len(pooled)} labelled cells (isomorphs counted once) are too few for ranker '{ranker.name}', "
+                f"which needs {least}")
+    if len(set(pooled.values())) == 1:
+        return "every label has the same value, so they order nothing"
+    return None
+
+
+def _class(space, text):
+    from tenas_kit.ranker import scored_cell
+
+    return space.format(scored_cell(space, space.parse(text)))
+
+
+def prepare(registry, space, labels, ranker, texts, shard):
+    """``(labels, ranker, cells to score besides texts)`` of ``rank(labels=..., ranker=...)``, checked before
+    any work: the labels read, the ranker looked up (None: the first registered), the labelled cells that
+    are not among ``texts`` listed, since the model learns from their scores too."""
+    from tenas_kit.labels import read
+    from tenas_kit.ranker import parse_archs
+
+    if shard is not None:
+        raise TenasError("--labels needs every cell's scores, and --shard scores a share of them; rank the shards, "
+                         "merge their stores (tenaskit merge), then rank with --labels against the merged store.")
+    if ranker is None:
+        names = registry.names("ranker")
+        if not names:
+            raise TenasError("learning from labels needs a ranker, and no plugin registers one (tenaskit plugins).")
+        ranker = names[0]
+    found = registry.get("ranker", ranker)
+    labels = read(labels, space)
+    asked = {space.format(arch) for arch in parse_archs(space, texts)}
+    return labels, found, [text for text in labels if text not in asked]
+
+
+def seed_of(run_seed, ranker):
+    """The seed a ranker fits with: from the run seed and the ranker's name, in [0, 2**32)."""
+    from tenas_kit.seeds import derive
+
+    return derive(run_seed, "ranker", ranker.name) % 2**32
