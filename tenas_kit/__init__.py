@@ -14,9 +14,12 @@ def search(config=None, out=None, plugins=(), reporter=None, resume=False, **ove
     """Run a TE-NAS search, or finish an interrupted one; returns a SearchResult (``arch, path = search(...)``).
 
     ``config`` is a SearchConfig; keyword overrides set its fields, e.g. ``search(space="nb201",
-    data="path/to/images", seed=1)``, and ``workers=N`` / ``executor="serial"`` choose where jobs run
-    (results do not depend on either). ``out`` is the run file (default: ``runs/<settings>.h5``): a finished
-    run there with the same settings is returned without recomputing, one with other settings is refused.
+    data="path/to/images", seed=1)``; ``preset="best"`` applies a preset as ``--preset`` does; a plugin's
+    option is a keyword under its flag's name (``batch_size=36``), and ``executor="serial"`` or an executor's
+    option (``workers=N``) choose where jobs run (results do not depend on either). Every argument is checked
+    before any file is written: a bad one raises TenasError naming it. ``out`` is the run file (default:
+    ``runs/<settings>.h5``): a finished run there with the same settings is returned without recomputing, one
+    with other settings is refused.
     """
     from tenas_kit import lifecycle
 
@@ -27,7 +30,8 @@ def rank(config=None, archs=None, archs_file=None, sample=None, every=False, sto
          plugins=(), reporter=None, resume=False, **overrides):
     """Score architectures on their own networks and rank them by weighted rank sum; returns a ranker.Ranking.
 
-    Give exactly one of ``archs`` (texts), ``archs_file``, ``sample`` (drawn with the seed) or ``every``.
+    Give exactly one of ``archs`` (texts), ``archs_file``, ``sample`` (drawn with the seed) or ``every``;
+    other keywords are those of ``search``.
     ``store`` is the HDF5 score store (default ``~/.cache/tenaskit/scores.h5``): scores there are reused.
     ``out`` (.csv or .json) receives the ranking; None writes none.
     """

@@ -20,8 +20,8 @@ from tenas_kit.errors import TenasError, TenasRuntimeError
 # Far above any useful value: a typo is a usage error at once, not memory exhaustion later.
 MAX_REPEATS = 1000
 MAX_SAMPLE = 10_000_000
-# Weights are relative, so nothing is lost by bounding them; outside these bounds a weight times a rank of up
-# to MAX_SAMPLE overflows to inf, or one weight swamps the others, and every item ties.
+# Weights are relative, so bounding them costs nothing; far outside the bounds a weighted rank overflows to inf
+# (1e308 x 2) or vanishes beside the other proxies' terms, and the ranking is lost.
 WEIGHTS = (1e-6, 1e6)
 INIT_SCHEMES = ("pytorch", "kaiming")  # the ``init`` option every proxy shares
 DEVICES = ("auto", "cpu", "cuda")
@@ -138,7 +138,7 @@ def check_weight(proxy, weight, preset=None):
     low, high = WEIGHTS
     if isinstance(weight, numbers.Real) and not isinstance(weight, bool) and low <= weight <= high:
         return
-    origin, fix = (f"preset '{preset}' gives ", "fix its plugin") if preset else ("", f"e.g. {proxy}:0.5")
+    origin, fix = (f"preset '{preset}': ", "fix its plugin") if preset else ("", f"e.g. {proxy}:0.5")
     raise TenasError(f"{origin}weight {shown(weight)} of proxy '{proxy}' must be positive and finite, "
                      f"from {low:g} to {high:g} (weights are relative); {fix}.")
 
@@ -147,26 +147,37 @@ def check_option(option, value):
     """The value of a plugin's option (a ``click.Option`` of its ``cli_options``), as its flag would take it."""
     import click
 
-    name, kind = option.name, option.type
     if option.is_flag:
-        return flag(name, value)
-    wanted = {click.types.IntParamType: ("a whole number", is_integer),
-              click.types.FloatParamType: ("a number", lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)),
-              click.types.StringParamType: ("text", lambda v: isinstance(v, str)),
-              click.Choice: ("one of " + ", ".join(map(str, getattr(kind, "choices", ()))), lambda v: isinstance(v, str)),
-              click.Path: ("a file path", lambda v: isinstance(v, (str, os.PathLike)))}
-    for base, (description, accepts) in wanted.items():
-        if isinstance(kind, base):
-            describe_range = getattr(kind, "_describe_range", None)
-            if describe_range is not None:
-                description += f" in the range {describe_range()}"
-            if not accepts(value):
-                raise refuse(name, value, description)
-            break
+        return flag(option.name, value)
+    description, accepts = expected(option.type)
+    if not accepts(value):
+        raise refuse(option.name, value, description)
     try:
-        kind.convert(value, option, None)
+        option.type.convert(value, option, None)
     except click.BadParameter as exc:
-        raise TenasError(f"{label(name)}: {exc.message}") from None
+        raise TenasError(f"{label(option.name)}: {exc.message}") from None
+
+
+def expected(kind):
+    """``(what a value of the click type ``kind`` is, in words; whether a Python value is one)``: text such as
+    '3' is what the command line parses, not a value the API takes."""
+    import click
+
+    def number(value):
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+    bounds = f" in the range {kind._describe_range()}" if hasattr(kind, "_describe_range") else ""
+    if isinstance(kind, click.types.IntParamType):
+        return "a whole number" + bounds, is_integer
+    if isinstance(kind, click.types.FloatParamType):
+        return "a number" + bounds, number
+    if isinstance(kind, click.Choice):
+        return "one of " + ", ".join(map(str, kind.choices)), lambda value: isinstance(value, str)
+    if isinstance(kind, click.Path):
+        return "a file path", lambda value: isinstance(value, (str, os.PathLike))
+    if isinstance(kind, click.types.StringParamType):
+        return "text", lambda value: isinstance(value, str)
+    return kind.name, lambda value: True  # a type of the plugin's own: its convert() judges
 
 
 # -- what a ranking or a search reads and writes --------------------------------------------------------
@@ -199,7 +210,7 @@ def check_shard(shard):
         return
     if not (isinstance(shard, (list, tuple)) and len(shard) == 2 and all(map(is_integer, shard))
             and 0 <= shard[0] < shard[1]):
-        raise refuse("shard", shard, "(i, n) with 0 <= i < n, e.g. (0, 4) (i/N on the command line: --shard 0/4)")
+        raise refuse("shard", shard, "(i, N) with 0 <= i < N, e.g. (0, 4) (on the command line: --shard 0/4)")
 
 
 def check_out(name, out, writable):

@@ -66,5 +66,11 @@ def register_rankers(register):
 
 
 @hookspec
+def register_oracles(register):
+    """Register oracles, what measures a cell's accuracy when a search spends queries: ``register(oracle)``
+    (``tenas_kit.oracle.Oracle``)."""
+
+
+@hookspec
 def register_commands(cli):
     """Add Click commands to the ``tenaskit`` command group."""

@@ -30,7 +30,7 @@ from tenas_kit import plugins
 from tenas_kit.errors import PluginFailure, TenasError, TenasRuntimeError
 from tenas_kit.plan import SearchConfig, plan as make_plan
 
-KEEP_SCORERS = 16  # prepared scorers kept per process: a round's proxies and repeats, not a whole search
+KEEP_SCORERS = 16  # keys whose prepared scorers a process keeps: a round's proxies and repeats, not a whole search
 
 _plans = {}  # setup key -> Plan, per process
 _scorers = {}  # (setup key, proxy, seed, data seed, round, repeat) -> idle scorers; only the latest few keys kept
@@ -87,7 +87,9 @@ def run(job):
         plan = _plan(job.setup)
         key = (job.setup.key, job.proxy, job.seed, job.data_seed, job.round, job.repeat)
         proxy = plan.proxies[job.proxy][0]
-        score = _take(key) or _prepare(plan, job)
+        score = _take(key)
+        if score is None:
+            score = _prepare(plan, job)
         values = [_as_number(proxy, label, _guarded(proxy, f"its scorer, on {label},", score, m))
                   for m, label in zip(job.masks, job.labels)]
         _put_back(key, score)

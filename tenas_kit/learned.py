@@ -137,7 +137,8 @@ class Summary:
     """What learning from labels said, for the ranking's reader."""
 
     ranker: str
-    labelled: int  # distinct cells labelled, isomorphs counted once
+    labelled: int  # cells labelled
+    fitted: int  # rows the model was fitted on: the labelled cells, isomorphs pooled into one
     among: int  # of the candidates, how many are labelled
     learned: Learned | None  # None when the rule ranks (``fallback`` says why)
     fallback: str | None = None
@@ -165,22 +166,21 @@ def learn_ranking(ranking, plan, labels, ranker, seed, candidates):
     among = int(np.isfinite(own).sum())
     fallback = _fallback(ranker, pooled)
     if fallback:
-        return replace(kept, learned=Summary(ranker.name, len(pooled), among, None, fallback))
+        return replace(kept, learned=Summary(ranker.name, len(labels), len(pooled), among, None, fallback))
     firsts = list(cells.values())
     columns = [(p.name, ranking.scores[p.name][firsts], p.higher_is_better) for p, _, _ in plan.proxies]
     features = encode(space, [space.parse(cell) for cell in cells], columns, ranking.rank_sum[firsts])
     row_of = {cell: row for row, cell in enumerate(cells)}
     learned = learn(ranker, features, [row_of[cell] for cell in pooled], list(pooled.values()), seed)
     predicted = learned.predicted[[row_of[cell] for cell in classes[:candidates]]]
-    return replace(kept, predicted=predicted, learned=Summary(ranker.name, len(pooled), among, learned))
+    return replace(kept, predicted=predicted, learned=Summary(ranker.name, len(labels), len(pooled), among, learned))
 
 
 def _fallback(ranker, pooled):
     """Why ``ranker`` cannot learn from ``pooled`` labels, or None."""
     least = getattr(ranker, "min_labels", Ranker.min_labels)
     if len(pooled) < least:
-        return (f"{len(pooled)} labelled cells (isomorphs counted once) are too few for ranker '{ranker.name}', "
-                f"which needs {least}")
+        return f"too few to learn from: ranker '{ranker.name}' needs {least}, isomorphs counted once"
     if len(set(pooled.values())) == 1:
         return "every label has the same value, so they order nothing"
     return None

@@ -44,6 +44,9 @@ class Reporter:
         """A ranking's ``cells`` distinct cells; ``remaining`` maps each cell still to score to its number of
         scores left (``step`` is called once per score, with the cell as its label)."""
 
+    def query_answered(self, answered, queries, arch, value):
+        """A search spending queries: the oracle answered ``value`` for ``arch``, ``answered`` of ``queries``."""
+
 
 def configure(config=None, plugins=(), preset=None, **settings):
     """A checked SearchConfig from keyword settings, e.g. ``configure(space="nb201", seed=1, workers=2)``.
@@ -63,13 +66,15 @@ def configure(config=None, plugins=(), preset=None, **settings):
         if key in fields:
             setattr(config, key, os.fspath(value) if key == "data" and isinstance(value, os.PathLike) else value)
     arguments.check_config(config)
-    registry = pluginmod.registry(plugins)
-    for key, value in settings.items():
-        if key not in fields:
+    chosen = {key: value for key, value in settings.items() if key not in fields}
+    if chosen or preset is not None:  # plugins are loaded only when a keyword needs them
+        registry = pluginmod.registry(plugins)
+        for key, value in chosen.items():
             bucket = option_bucket(registry, key)
-            setattr(config, bucket, {**getattr(config, bucket), key: value})
-    if preset is not None:
-        apply_preset(registry, config, preset, given=set(settings))
+            if value is not None:  # None: not given, as an option left out on the command line
+                setattr(config, bucket, {**getattr(config, bucket), key: value})
+        if preset is not None:
+            apply_preset(registry, config, preset, given=set(settings))
     return config
 
 
@@ -119,8 +124,10 @@ def execute(plan, config, extra_plugins, work):
     return result
 
 
-def default_run_path(config):
-    digest = hashlib.sha1(json.dumps(config.as_dict(), sort_keys=True).encode()).hexdigest()[:8]
+def default_run_path(config, queries=None):
+    """Named from the settings; a search spending queries (``queries``, their settings) is another run."""
+    settings = config.as_dict() if queries is None else {**config.as_dict(), "queries": queries}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
     proxies = "+".join(name for name, _ in config.proxies)
     return Path("runs") / f"{config.space}-{proxies}-{config.dataset}-seed{config.seed}-{digest}.h5"
 
@@ -142,9 +149,13 @@ class SearchResult:
 
 
 class Search:
-    """A planned search: ``Search(config, out).run(reporter)``. ``out=None`` names the file from the settings."""
+    """A planned search: ``Search(config, out).run(reporter)``. ``out=None`` names the file from the settings.
+    ``queries`` > 0 spends that many of ``oracle``'s measurements after pruning (``tenas_kit.queries``),
+    ``query_batch`` at once, ordered by ``ranker``; the candidates' scores go to ``store``."""
 
-    def __init__(self, config, out=None, plugins=(), resume=False):
+    def __init__(self, config, out=None, plugins=(), resume=False, queries=0, oracle=None, query_batch=1,
+                 ranker=None, store=DEFAULT_STORE):
+        from tenas_kit import queries as spending
         from tenas_kit.runfile import partial_path, read
 
         arguments.check_plugins(plugins)
@@ -155,11 +166,18 @@ class Search:
         self.config, self.plugins = config, tuple(plugins)
         self.plan = make_plan(pluginmod.registry(self.plugins), config)
         check_executor(pluginmod.registry(self.plugins), config)
-        self.path = Path(out) if out is not None else default_run_path(config)
+        self.budget = spending.budget(pluginmod.registry(self.plugins), self.plan.space, queries, oracle,
+                                      query_batch, ranker)
+        self.queries = self.budget.settings() if self.budget is not None else None
+        if self.budget is not None:
+            arguments.path("store", store)
+        self.store = store
+        self.path = Path(out) if out is not None else default_run_path(config, self.queries)
         self.partial = partial_path(self.path)
         require_something(resume, self.partial, self.path)
         self.finished = read(self.path) if self.path.is_file() else None
-        if self.finished is not None and self.finished["config"] != config.as_dict():
+        if self.finished is not None and (self.finished["config"] != config.as_dict()
+                                          or self.finished.get("queries") != self.queries):
             raise TenasError(f"'{self.path}' holds a finished run with other settings; choose another --out.")
         self.resumable = self.finished is None and self.partial.is_file()
 
@@ -176,11 +194,21 @@ class Search:
             # The run file is created once the executor is up: an executor that cannot start (an unreachable
             # cluster) leaves no file behind.
             opened.append(RunFile.open(self.path, self.config.as_dict(), settings_of(self.plan),
-                                       self.plan.images.description))
-            return engine.search(self.plan, setup, self.config, session, reporter, opened[0])
+                                       self.plan.images.description, self.queries))
+            arch, _, _ = engine.search(self.plan, setup, self.config, session, reporter, opened[0])
+            if self.budget is None:
+                return arch
+            from tenas_kit.queries import spend
+            from tenas_kit.scorestore import ScoreStore
+
+            store = ScoreStore(self.store) if self.store is not None else None
+            best = spend(self.plan, setup, self.config, session, opened[0], arch, self.budget, store, reporter,
+                         self.plugins)
+            opened[0].conclude(best)
+            return best
 
         try:
-            arch, _, _ = execute(self.plan, self.config, self.plugins, work)
+            arch = execute(self.plan, self.config, self.plugins, work)
         except BaseException as exc:
             stop = stopping.interruption(exc)
             if stop is None:
@@ -188,8 +216,9 @@ class Search:
             if not opened:
                 raise _interrupted(stop, "stopped while starting; nothing was computed.") from None
             opened[0].mark_interrupted()
-            raise _interrupted(stop, f"{opened[0].rounds_done} finished rounds kept in '{self.partial}' (marked "
-                                     f"interrupted); rerun the same command with --resume to continue.") from None
+            answers = f" and {len(opened[0].answers())} answers" if self.budget is not None else ""
+            raise _interrupted(stop, f"{opened[0].rounds_done} finished rounds{answers} kept in '{self.partial}' "
+                                     f"(marked interrupted); rerun the same command with --resume to continue.") from None
         finally:
             if opened:
                 opened[0].close()
@@ -380,9 +409,12 @@ def write_results(ranking, path, proxies):
         raise TenasRuntimeError(f"cannot write results to '{path}': {exc.strerror or exc}.") from None
 
 
-def search(config=None, out=None, plugins=(), reporter=None, resume=False, **overrides):
-    """Run a TE-NAS search (or finish an interrupted one) and return a SearchResult."""
-    return Search(configure(config, plugins, **overrides), out, plugins, resume).run(reporter)
+def search(config=None, out=None, plugins=(), reporter=None, resume=False, queries=0, oracle=None, query_batch=1,
+           ranker=None, store=DEFAULT_STORE, **overrides):
+    """Run a TE-NAS search (or finish an interrupted one) and return a SearchResult; ``queries`` > 0 then
+    spends that many measurements of ``oracle`` (e.g. ``"nb201:cifar10"``) on the cells near its result."""
+    return Search(configure(config, plugins, **overrides), out, plugins, resume, queries, oracle, query_batch,
+                  ranker, store).run(reporter)
 
 
 def rank(config=None, archs=None, archs_file=None, sample=None, every=False, store=DEFAULT_STORE, out=None,

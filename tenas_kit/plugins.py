@@ -23,6 +23,7 @@ from tenas_kit.data import DataSource, Dataset
 from tenas_kit.errors import TenasError, TenasRuntimeError, closest, unknown
 from tenas_kit.executor import Executor
 from tenas_kit.learned import Ranker
+from tenas_kit.oracle import Oracle
 from tenas_kit.preset import Preset, unresolved
 from tenas_kit.proxy import Proxy
 from tenas_kit.pruner import Pruner
@@ -46,6 +47,7 @@ KINDS = {
     "benchmark": ("register_benchmarks", Benchmark),
     "ranker": ("register_rankers", Ranker),
     "recipe": ("register_recipes", Recipe),
+    "oracle": ("register_oracles", Oracle),
 }
 
 

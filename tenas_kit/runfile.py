@@ -9,6 +9,14 @@ so a failed write (a full disk, a file size limit) or a kill leaves the
 previous round's file, readable and resumable. HDF5 itself never writes to
 disk, so it never meets a failed write, which it cannot recover from.
 
+A search that spends queries (``run --queries``) records their settings in the
+root attribute ``queries`` (JSON), the pruning's cell in ``searched``, and each
+answer as it comes in ``queries/arch``, ``queries/answer`` and
+``queries/seconds`` (in the order asked), committed like a round, with the root
+attribute ``queries_done`` counting them: a resumed run never asks again. The
+file gets its final name once the last query is answered. A run without
+queries holds none of these.
+
 Every value is checksummed (format 3): the file uses HDF5's checksummed
 metadata (superblock, object headers with their attributes, heaps: file format
 1.8), every dataset is chunked with fletcher32 and carries the sha256 of its
@@ -49,7 +57,7 @@ LIBVER = ("v108", "v108")
 # The attributes ``sha256`` covers: what describes the run. The counters (rounds_done, complete,
 # interrupted) change as it runs and ``created`` differs between identical runs; HDF5's own
 # object-header checksums cover those.
-SEALED = ("format", "format_version", "config", "settings", "versions", "data", "architecture")
+SEALED = ("format", "format_version", "config", "settings", "versions", "data", "architecture", "queries", "searched")
 
 
 def versions():
@@ -80,8 +88,13 @@ class RunFile:
     def __init__(self, handle, image, path):
         self.h5, self.image, self.path = handle, image, Path(path)
 
+    @property
+    def spends_queries(self):
+        return "queries" in self.h5.attrs
+
     @classmethod
-    def open(cls, path, config, settings, description):
+    def open(cls, path, config, settings, description, queries=None):
+        """``queries``: the settings of the queries the run spends after pruning (None: it spends none)."""
         path = Path(path)
         partial = partial_path(path)
         try:
@@ -89,7 +102,7 @@ class RunFile:
         except OSError as exc:
             raise _unwritable(partial, exc) from None
         if partial.exists():
-            return cls._reopen(partial, path, config)
+            return cls._reopen(partial, path, config, queries)
         image = io.BytesIO()
         handle = h5py.File(image, "w", libver=LIBVER)
         attrs = handle.attrs
@@ -99,6 +112,9 @@ class RunFile:
         attrs["rounds_done"] = 0
         attrs["complete"] = False
         attrs["interrupted"] = False
+        if queries is not None:
+            _set_text(attrs, queries=json.dumps(queries))
+            attrs["queries_done"] = 0
         _seal(attrs)
         handle.create_group("rounds")
         run = cls(handle, image, path)
@@ -110,7 +126,7 @@ class RunFile:
         return run
 
     @classmethod
-    def _reopen(cls, partial, path, config):
+    def _reopen(cls, partial, path, config, queries=None):
         try:
             image = io.BytesIO(partial.read_bytes())
             handle = h5py.File(image, "a", libver=LIBVER)
@@ -123,15 +139,16 @@ class RunFile:
                 _verify(handle, partial, int(handle.attrs["rounds_done"]), "delete it to start over")
             try:
                 stored = json.loads(handle.attrs.get("config", "null"))  # attributes are parsed, never evaluated
+                asked = json.loads(_plain(handle.attrs.get("queries", b"null")))
             except ValueError:
-                stored = None
+                stored = asked = None
         except TenasError:
             handle.close()
             raise
         except UNREADABLE as exc:
             handle.close()
             raise _damaged(partial, exc, "delete it to start over") from None
-        if stored != config:
+        if stored != config or asked != queries:
             handle.close()
             raise TenasError(
                 f"'{partial}' holds an interrupted run with other settings; "
@@ -198,12 +215,42 @@ class RunFile:
                 pass  # the file holds the last committed round, unmarked: resumable all the same
 
     def finish(self, mask, measurements, arch):
+        """The pruning's result: the run is finished, or, when it spends queries, goes on to them."""
         if "final" in self.h5:  # a kill between committing and renaming left a finished partial
             del self.h5["final"]
         final = self.h5.create_group("final")
         _put(final, "mask", mask)
         for m in measurements:
             _put(final, f"proxies/{m.proxy}/base", m.base)
+        if self.spends_queries:
+            _set_text(self.h5.attrs, searched=arch)
+            _seal(self.h5.attrs)
+            self._commit(kept=self.rounds_done)
+            return
+        self.conclude(arch)
+
+    def answers(self):
+        """``[(cell text, answer, seconds)]`` of the queries answered so far, in the order asked."""
+        if "queries" not in self.h5:
+            return []
+        group = self.h5["queries"]
+        return [(_plain(a), float(v), float(t)) for a, v, t in zip(group["arch"][()], group["answer"][()],
+                                                                   group["seconds"][()])]
+
+    def write_answer(self, arch, value, seconds):
+        """Record one answer, committed at once: an oracle may have trained for hours to give it."""
+        answered = self.answers() + [(arch, value, seconds)]
+        if "queries" in self.h5:
+            del self.h5["queries"]
+        group = self.h5.create_group("queries")
+        _put(group, "arch", _utf8([a for a, _, _ in answered]))
+        _put(group, "answer", np.array([v for _, v, _ in answered], dtype=float))
+        _put(group, "seconds", np.array([t for _, _, t in answered], dtype=float))
+        self.h5.attrs["queries_done"] = len(answered)
+        self._commit(kept=self.rounds_done)
+
+    def conclude(self, arch):
+        """The run's result ``arch``: the file is complete and takes its final name."""
         _set_text(self.h5.attrs, architecture=arch)
         self.h5.attrs["complete"] = True
         _seal(self.h5.attrs)
@@ -311,6 +358,9 @@ def _read_run(handle, version, size, rounds=None):
     if rounds is None and "final" in handle:
         final = handle["final/proxies"]
         out["final"] = {name: _array(final[name], "base", "fiu", version, size, ndim=1) for name in final}
+    if "queries" in out:
+        out["queries"] = json.loads(out["queries"])
+        out["answers"] = _read_answers(handle, version, size, out.get("queries_done", 0))
     if rounds is None:
         _read_everything(handle, version, size)
     return out
@@ -326,6 +376,20 @@ def _check_declared(attrs, names, handle, version):
         for what, present in (("'final' group", "final" in handle), ("architecture", "architecture" in attrs)):
             if not present:
                 raise Damaged(f"it is marked complete but holds no {what}")
+
+
+def _read_answers(handle, version, size, done):
+    """``[{"arch", "answer", "seconds"}]`` of a run that spends queries, in the order asked."""
+    if "queries" not in handle:
+        if done:
+            raise Damaged(f"it declares {int(done)} queries answered but holds none")
+        return []
+    group = handle["queries"]
+    archs = [_plain(a) for a in _array(group, "arch", "text", version, size, ndim=1)]
+    values = [_array(group, name, "f", version, size, ndim=1) for name in ("answer", "seconds")]
+    if not len(archs) == len(values[0]) == len(values[1]) == int(done):
+        raise Damaged(f"it declares {int(done)} queries answered but holds {len(archs)}")
+    return [{"arch": a, "answer": float(v), "seconds": float(t)} for a, v, t in zip(archs, *values)]
 
 
 def _read_everything(handle, version, size):

@@ -113,6 +113,11 @@ class SearchSpace(Protocol):
         recipe it is trained with unless ``--recipe`` says otherwise."""
 
     @optional
+    def neighbours(self, arch: Any) -> list:
+        """The architectures one edit away from ``arch`` (one op changed): where a search that spends queries
+        (``run --queries``) looks next."""
+
+    @optional
     def to_json(self, arch: Any) -> dict:
         """A structured form for ``tenaskit export --format json``."""
 

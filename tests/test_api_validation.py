@@ -20,6 +20,8 @@ CHEAP = [("params", 1.0), ("flops", 1.0)]  # proxies that score in milliseconds
 RANK = dict(archs=[CELL], proxies=CHEAP, data="synthetic", repeats=1, executor="serial", store="s.h5", out="r.csv")
 SEARCH = dict(proxies=CHEAP, data="synthetic", repeats=1, executor="serial", out="run.h5")
 
+LEFT_OUT = object()  # an argument of RANK or SEARCH that a case leaves out
+
 # (id, the API function, its arguments changed from RANK or SEARCH, what the message must name)
 CASES = [
     ("weight-negative", "rank", dict(proxies=[("params", -1.0)]), "weight -1.0 of proxy 'params'"),
@@ -42,11 +44,11 @@ CASES = [
     ("batch-size-text", "rank", dict(proxies=[("ntk", 1.0)], options={"batch_size": "8"}), "batch_size"),
     ("options-text", "rank", dict(options="batch_size=8"), "options"),
     ("init-unknown", "rank", dict(options={"init": "xavier"}), "init"),
-    ("sample-negative", "rank", dict(archs=None, sample=-1), "--sample"),
-    ("sample-fraction", "rank", dict(archs=None, sample=2.5), "--sample"),
-    ("sample-text", "rank", dict(archs=None, sample="10"), "--sample"),
-    ("sample-huge", "rank", dict(archs=None, sample=10**8), "--sample"),
-    ("every-text", "rank", dict(archs=None, every="yes"), "every"),
+    ("sample-negative", "rank", dict(archs=LEFT_OUT, sample=-1), "--sample"),
+    ("sample-fraction", "rank", dict(archs=LEFT_OUT, sample=2.5), "--sample"),
+    ("sample-text", "rank", dict(archs=LEFT_OUT, sample="10"), "--sample"),
+    ("sample-huge", "rank", dict(archs=LEFT_OUT, sample=10**8), "--sample"),
+    ("every-text", "rank", dict(archs=LEFT_OUT, every="yes"), "every"),
     ("seed-negative", "rank", dict(seed=-1), "--seed"),
     ("seed-text", "rank", dict(seed="0"), "--seed"),
     ("repeats-text", "rank", dict(repeats="3"), "--repeats"),
@@ -62,7 +64,7 @@ CASES = [
     ("archs-number", "rank", dict(archs=[123]), "archs"),
     ("archs-none", "rank", dict(archs=[None]), "archs"),
     ("archs-one-text", "rank", dict(archs=CELL), "archs"),
-    ("archs-file-number", "rank", dict(archs=None, archs_file=5), "archs_file"),
+    ("archs-file-number", "rank", dict(archs=LEFT_OUT, archs_file=5), "archs_file"),
     ("config-text", "rank", dict(config="nb201"), "config"),
     ("store-number", "rank", dict(store=123), "--store"),
     ("out-number", "rank", dict(out=123), "--out"),
@@ -71,7 +73,7 @@ CASES = [
     ("plugins-text", "rank", dict(plugins="mine.py"), "plugins"),
     ("resume-text", "rank", dict(resume="no"), "--resume"),
     ("unknown-setting", "rank", dict(threads=2), "unknown setting 'threads'"),
-    ("preset-number", "rank", dict(proxies=None, preset=1), "--preset"),
+    ("preset-number", "rank", dict(proxies=LEFT_OUT, preset=1), "--preset"),
     ("preset-and-proxies", "rank", dict(preset="best"), "not both"),
     ("search-out-number", "search", dict(out=123), "--out"),
     ("search-out-a-directory", "search", dict(out="folder"), "is a directory"),
@@ -101,7 +103,7 @@ def workdir(tmp_path, monkeypatch, registry):
 @pytest.mark.parametrize("function, changes, named", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_a_bad_argument_is_a_tenas_error_naming_it_before_any_file_exists(workdir, function, changes, named):
     arguments = {**(RANK if function == "rank" else SEARCH), **changes}
-    arguments = {k: v for k, v in arguments.items() if v is not None or k in ("dataset",)}
+    arguments = {k: v for k, v in arguments.items() if v is not LEFT_OUT}
     before = tree(workdir)
     with pytest.raises(TenasError) as info:
         getattr(tenas_kit, function)(**arguments)
@@ -165,10 +167,10 @@ def test_rank_and_search_take_a_preset_as_the_command_does(workdir, register_plu
 def test_a_presets_weights_are_checked_from_the_api_and_the_command_line(workdir, register_plugin, capsys):
     register_plugin(plugin_offering(register_presets=[cheap_preset(name="wild", proxies=[("params", math.inf)])]),
                     "wild")
-    with pytest.raises(TenasError, match="preset 'wild' gives weight inf of proxy 'params'"):
+    with pytest.raises(TenasError, match="preset 'wild': weight inf of proxy 'params'"):
         tenas_kit.rank(preset="wild", archs=[CELL], data="synthetic", store="s.h5")
     code, _, err = call(capsys, "rank", "--preset", "wild", "--data", "synthetic", "--sample", "2", "--store", "s.h5")
-    assert code == 2 and "preset 'wild' gives weight inf of proxy 'params'" in err
+    assert code == 2 and "preset 'wild': weight inf of proxy 'params'" in err
     assert tree(workdir) == ["a-file", "folder"]
 
 

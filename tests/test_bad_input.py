@@ -138,7 +138,7 @@ CASES = [
      "weight 1e+308 of proxy 'synflow'"),
     ("run-weight-nan", ["run", "--proxies", "ntk:nan,regions"], 2, "weight nan of proxy 'ntk'"),
     ("rank-preset-weight-inf", ["rank", "--plugin", "{w}/wildpreset.py", "--preset", "wild", "--data", "synthetic",
-                                "--sample", "3"], 2, "preset 'wild' gives weight inf of proxy 'synflow'"),
+                                "--sample", "3"], 2, "preset 'wild': weight inf of proxy 'synflow'"),
     ("rank-out-directory", ["rank", *TINY, "--archs", "{w}/one.txt", "--store", "{w}/unscored.h5", "--out", "{w}/empty"],
      2, "is a directory"),
     ("rank-out-under-a-file", ["rank", *TINY, "--archs", "{w}/one.txt", "--store", "{w}/unscored.h5", "--out",

@@ -183,3 +183,28 @@ def test_a_thread_holding_a_switch_cannot_wait_for_its_other_value():
     thread.start()
     thread.join(5)
     assert raised  # an error, not a thread waiting for itself forever
+
+
+def test_counting_flops_in_one_thread_leaves_the_modules_of_others_alone():
+    # PyTorch's FLOP counter tracks modules with hooks on every module of the process; the flops proxy counts
+    # without them, so another thread's backward pass runs as it would alone.
+    from tenaskit_builtins.flops import multiply_adds
+
+    counting, done = threading.Event(), threading.Event()
+
+    class Waits(torch.nn.Module):
+        def forward(self, x):
+            counting.set()
+            done.wait()
+            return x
+
+    thread = threading.Thread(target=multiply_adds, args=(Waits(), torch.zeros(1)))
+    thread.start()
+    counting.wait()
+    try:
+        x = torch.ones(2, 3, requires_grad=True)
+        (grad,) = torch.autograd.grad(torch.nn.Linear(3, 1)(x).sum(), x)
+    finally:
+        done.set()
+        thread.join()
+    assert grad.shape == x.shape

@@ -68,6 +68,10 @@ class NB201:
         edges = [(i, j, op) for (i, j), op in zip(EDGES, arch) if op != ZERO]
         return {**op_features(zip(self.layout.edges, arch), OPS), **graph_features(edges, (0,), NODES - 1, GROUPS)}
 
+    def neighbours(self, arch):
+        """Every cell with one edge's op changed."""
+        return [arch[:e] + (op,) + arch[e + 1:] for e in range(len(arch)) for op in OPS if op != arch[e]]
+
     def to_json(self, arch):
         """Op per edge, edges named target<-source."""
         return {"edges": dict(zip(self.layout.edges, arch))}

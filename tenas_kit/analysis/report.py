@@ -59,6 +59,7 @@ def page(name, run, figures, arch_json=None, accuracy=None, notes=()):
                      + "<h3>resolved plugin settings</h3>" + _pairs(_compact(run["settings"]))),
             _section("Pruning trajectory", _image(figures.get("trajectory"), "supernet kappa_N and R_N after every round")),
             _section("Found architecture", _architecture(run, figures.get("cell"), arch_json)),
+            *([_section("Queries", _queries(run))] if "queries" in run else []),
             _section("Rounds", "".join(_round_table(i, rnd) for i, rnd in enumerate(run["rounds"]))),
             _section("Timings", _timings(run["rounds"])),
             _section("Versions", _pairs(run["versions"]))]
@@ -109,6 +110,15 @@ def _architecture(run, cell_png, arch_json):
     if cell_png:
         parts.append(_image(cell_png, "cell diagram of the found architecture"))
     return "\n".join(parts)
+
+
+def _queries(run):
+    """The oracle and every query, in the order asked; the first is the pruning's cell."""
+    asked = _pairs({**run["queries"], "searched (the pruning's cell)": run.get("searched", "")})
+    rows = "".join(f"<tr><td>{i + 1}</td><td>{escape(a['arch'])}</td><td>{_cell(a['answer'])}</td>"
+                   f"<td>{a['seconds']:.1f}</td></tr>" for i, a in enumerate(run["answers"]))
+    return (asked + "<table><tr><th>query</th><th>cell</th><th>answer</th><th>seconds</th></tr>\n" + rows
+            + "</table>\n")
 
 
 def _round_table(index, rnd):

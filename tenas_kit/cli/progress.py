@@ -53,6 +53,9 @@ class RichReporter(Reporter):
             f"(total {total:.1f} s){': ' + ', '.join(pruned) if pruned else ''}", markup=False
         )
 
+    def query_answered(self, answered, queries, arch, value):
+        self.console.print(f"query {answered}/{queries}: {value:.4g} {arch}", markup=False, soft_wrap=True)
+
 
 class RateColumn(ProgressColumn):
     """Cells per second (rich's own rate columns speak of bytes)."""

@@ -157,7 +157,8 @@ def register(cli, console, plugin_option, parse_proxies, registry):
 
 def learning_line(summary):
     """What learning from labels said: the cross-validated tau beside the rule's, or why the rule ranks."""
-    among = f"{summary.labelled} labelled cells ({summary.among} of them among the candidates)"
+    pooled = f", {summary.fitted} after pooling isomorphs" if summary.fitted != summary.labelled else ""
+    among = f"{summary.labelled} labelled cells ({summary.among} among the candidates{pooled})"
     if summary.learned is None:
         return f"{among}: {summary.fallback}; ranked by the training-free rule."
     learned = summary.learned

@@ -15,6 +15,7 @@ from tenas_kit.cli import limits
 from tenas_kit.cli.common import (apply_preset, benchmark_options, console, note_stand_in, open_benchmark,
                                   parse_proxies, plugin_option, plugin_values, preset_option, print_accuracy)
 from tenas_kit.errors import TenasError
+from tenas_kit.lifecycle import DEFAULT_STORE
 from tenas_kit.plan import SearchConfig
 
 
@@ -36,12 +37,23 @@ from tenas_kit.plan import SearchConfig
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run file (default: runs/<space>-<proxies>-<dataset>-seed<seed>-<hash>.h5).")
 @benchmark_options
+@click.option("--queries", type=int, default=0, show_default=True,
+              help="After pruning, measure this many cells with --oracle and keep the best (0: none).")
+@click.option("--oracle", default=None, metavar="NAME[:METRIC]|FILE.csv[:COLUMN]",
+              help="What measures a cell for --queries: an oracle plugin, a benchmark table (nb201:cifar10) "
+                   "or a CSV with 'arch' and an accuracy column.")
+@click.option("--query-batch", type=int, default=1, show_default=True,
+              help="Queries asked at once, each a job on the executor.")
+@click.option("--ranker", default=None, metavar="NAME", help="Ranker that learns from the answers (default: the "
+              "first registered).")
+@click.option("--store", type=click.Path(path_type=Path), default=DEFAULT_STORE, show_default=True,
+              help="Score store for the cells --queries considers.")
 @click.option("--resume", is_flag=True, help="Continue this command's interrupted run; an error if there is none "
               "(without it, an interrupted run resumes too).")
 @preset_option
 @plugin_option
 def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, executor, out, benchmark,
-        benchmark_column, resume, preset, plugins, **plugin_options):
+        benchmark_column, queries, oracle, query_batch, ranker, store, resume, preset, plugins, **plugin_options):
     """Search a space by pruning and print the architecture found.
 
     Proxies, pruners and executors add options of their own (``cli_options``); each plugin reads only its
@@ -53,7 +65,8 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, exec
     options, executor_options = plugin_values(plugin_options)
     config = SearchConfig(space, parse_proxies(proxies), pruner, data, dataset, seed, device, repeats,
                           {"init": init, **options}, executor, executor_options)
-    search = Search(apply_preset(config, preset, plugins), out, plugins, resume)
+    search = Search(apply_preset(config, preset, plugins), out, plugins, resume, queries, oracle, query_batch,
+                    ranker, store)
     table, metrics = open_benchmark(benchmark, benchmark_column, search.plan.space, plugins)
     console.print(f"data: {escape(search.plan.images.description)}")
     note_stand_in(data)
@@ -63,9 +76,27 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, exec
         console.print(f"resuming {search.partial}")
     with RichReporter(console) as reporter:
         result = search.run(reporter)
+    if search.queries is not None:
+        from tenas_kit.runfile import read
+
+        print_queries(read(result.path))
     console.print(f"architecture: [bold]{escape(str(result.architecture))}[/]", soft_wrap=True)
     print_accuracy(table, metrics, result.architecture)
     console.print(f"saved: {result.path}")
+
+
+def print_queries(run):
+    """The oracle and every query of a run that spent some: cell, answer, order."""
+    asked = run["queries"]
+    table = Table(title=f"queries: {len(run['answers'])} of {asked['queries']} to oracle {escape(asked['oracle'])} "
+                        f"({escape(asked['source'])}); the pruning found the first")
+    for column in ("query", "cell", "answer"):
+        table.add_column(column, justify="left" if column == "cell" else "right", no_wrap=column == "cell")
+    best = max(range(len(run["answers"])), key=lambda i: run["answers"][i]["answer"], default=None)
+    for index, answer in enumerate(run["answers"]):
+        mark = " (best)" if index == best else ""
+        table.add_row(str(index + 1), escape(answer["arch"]), f"{answer['answer']:.4g}{mark}")
+    console.print(table)
 
 
 @click.command()
@@ -109,6 +140,9 @@ def show(run_file, benchmark, benchmark_column, plugins):
     if "final" in run:
         trajectory.add_row(str(len(run["rounds"])), *[f"{run['final'][n].mean():.4g}" for n in names])
     console.print(trajectory)
+    if "queries" in run:
+        console.print(f"searched (the pruning's cell): {escape(run.get('searched', 'not yet'))}", soft_wrap=True)
+        print_queries(run)
     if "architecture" in run:
         console.print(f"architecture: [bold]{escape(run['architecture'])}[/]", soft_wrap=True)
         print_accuracy(bench, metrics, run["architecture"])

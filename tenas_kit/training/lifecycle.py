@@ -333,7 +333,7 @@ def _exports(export):
     for path in paths:
         arguments.path("export", path, optional=False)
         suffix = Path(path).suffix.lower()
-        if False:
+        if suffix not in EXPORTS:
             raise TenasError(f"--export '{path}': end it in .pt (TorchScript) or .onnx (ONNX).")
         if suffix == ".onnx":
             from tenas_kit.training.export import require_onnx

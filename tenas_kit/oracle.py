@@ -1,0 +1,157 @@
+"""Oracles: what measures a cell's accuracy when a search spends queries (``run --queries N --oracle NAME``).
+
+An oracle comes from a plugin (``register_oracles``, contract ``Oracle``), or is a benchmark table read as
+one: a registered table by its name (``nb201:cifar10``) or a CSV file by its path, through one adapter
+(``TableOracle``) that knows no table by name. An oracle may be slow (it may train the cell for hours) and
+may fail: each question is a job (``OracleJob``) that runs on the search's executor, names the oracle
+instead of carrying it, and comes back as a number or one error line naming the cell.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from tenas_kit import contract
+from tenas_kit.contract import short
+from tenas_kit.errors import TenasError, TenasRuntimeError, closest
+
+
+class Oracle(Protocol):
+    """An oracle (``register_oracles``), checked when its plugin loads (``tenas_kit.contract``)."""
+
+    name: str
+    description: str
+    space: str  # the name of the space whose cells it measures
+    metrics: tuple  # what it can measure, e.g. ("cifar10", "cifar100"); the first is the default
+
+    def measure(self, space, arch: str, metric: str, seed: int) -> float:
+        """The accuracy (higher is better) of the cell ``arch`` (the space's text of it; ``space`` is the
+        SearchSpace) on ``metric``. ``seed`` is the search's: an oracle that trains draws from it. Runs in an
+        executor's job, in any process; it may take hours, and raising stops the search with every answer
+        before it kept."""
+
+
+@contract.values(Oracle)
+def check(oracle):
+    metrics, space = oracle.metrics, oracle.space
+    if (not isinstance(metrics, (tuple, list)) or not metrics
+            or not all(isinstance(m, str) and m and ":" not in m for m in metrics)):
+        return f"oracle '{oracle.name}': metrics must be a non-empty tuple of names without ':', got {short(metrics)}"
+    if not isinstance(space, str) or not space:
+        return f"oracle '{oracle.name}': space must name a search space, got {space!r}"
+    return None
+
+
+class TableOracle:
+    """A benchmark table as an oracle: its answer for a cell is the table's value (``Table.value``)."""
+
+    def __init__(self, source, space):
+        from tenas_kit.benchmark import Table
+
+        self.table = Table(source, space)
+        self.name, self.metrics = self.table.name, self.table.metrics
+        self.space, self.description = space.name, f"benchmark table {self.name}"
+
+    def measure(self, space, arch, metric, seed):
+        return self.table.value(arch, metric)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """An oracle and the metric it answers on, as ``--oracle`` named them."""
+
+    oracle: object
+    metric: str
+    spec: str  # the text that names it again, in any process: ``NAME:METRIC`` or ``FILE:COLUMN``
+
+    def describe(self):
+        return {"oracle": self.spec, "metric": self.metric, "source": self.oracle.description}
+
+
+def choose(registry, spec, space):
+    """The oracle ``spec`` names for cells of ``space``: ``NAME[:METRIC]`` of a registered oracle or benchmark
+    table, or ``FILE.csv[:COLUMN]``."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise TenasError("--oracle needs a name: a registered oracle or benchmark table (NAME[:METRIC]), or a "
+                         "CSV file with an 'arch' column (FILE[:COLUMN]); tenaskit plugins lists them.")
+    path, column = _file(spec)
+    if path is not None:
+        from tenas_kit.analysis.accuracy import AccuracyTable
+
+        oracle = TableOracle(AccuracyTable(path, column), space)
+        return Chosen(oracle, oracle.metrics[0], f"{path}:{oracle.metrics[0]}")
+    name, _, metric = spec.partition(":")
+    if name in registry.names("oracle"):
+        oracle = registry.get("oracle", name)
+        if oracle.space != space.name:
+            raise TenasError(f"oracle '{name}' measures cells of space '{oracle.space}', not '{space.name}'; "
+                             f"choose an oracle of {space.name} (tenaskit plugins lists them).")
+    elif name in registry.names("benchmark"):
+        oracle = TableOracle(registry.get("benchmark", name), space)
+    else:
+        known = sorted(set(registry.names("oracle")) | set(registry.names("benchmark")))
+        hint = closest(name, known)
+        raise TenasError(f"unknown oracle '{name}'.{f' Did you mean {hint!r}?' if hint else ''} Known: "
+                         f"{', '.join(known) or 'none registered'} (oracles and benchmark tables), or give a "
+                         f"CSV file with an 'arch' column.")
+    metric = metric or oracle.metrics[0]
+    if metric not in oracle.metrics:
+        hint = closest(metric, oracle.metrics)
+        raise TenasError(f"oracle '{name}' has no metric '{metric}'.{f' Did you mean {hint!r}?' if hint else ''} "
+                         f"Its metrics: {', '.join(oracle.metrics)}.")
+    return Chosen(oracle, metric, f"{name}:{metric}")
+
+
+def _file(spec):
+    """``(path, column or None)`` when ``spec`` names an existing file, possibly with ``:COLUMN``."""
+    if Path(spec).is_file():
+        return Path(spec), None
+    head, colon, column = spec.rpartition(":")
+    if colon and head and Path(head).is_file():
+        return Path(head), column
+    if Path(spec).suffix.lower() == ".csv" or "/" in spec:
+        raise TenasError(f"oracle file '{spec}' does not exist; give a CSV with an 'arch' column (FILE or "
+                         f"FILE:COLUMN), or a registered oracle or benchmark table.")
+    return None, None
+
+
+_opened = {}  # (plugins, spec, space) -> (registry, Chosen), per process: a table is read once per worker
+
+
+@dataclass(frozen=True)
+class OracleJob:
+    """Ask the oracle ``spec`` names for the accuracy of ``arch`` (a cell of ``space``); picklable."""
+
+    plugins: tuple
+    spec: str
+    space: str
+    arch: str
+    seed: int
+
+    def __call__(self):
+        from tenas_kit import plugins
+
+        key = (self.plugins, self.spec, self.space)
+        registry = plugins.registry(self.plugins)
+        space = registry.get("space", self.space)
+        if key not in _opened or _opened[key][0] is not registry:  # plugins reloaded: the oracle may be another
+            _opened[key] = registry, choose(registry, self.spec, space)
+        chosen = _opened[key][1]
+        try:
+            return chosen.oracle.measure(space, self.arch, chosen.metric, self.seed)
+        except TenasError as exc:
+            raise TenasRuntimeError(f"oracle '{self.spec}' failed on {self.arch}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's failure, however it fails, is one line naming the cell
+            raise TenasRuntimeError(f"oracle '{self.spec}' failed on {self.arch}: {type(exc).__name__}: "
+                                    f"{exc}") from None
+
+
+def answer(spec, arch, value):
+    """The oracle's ``value`` for ``arch`` as a float, or the error that stops the search, naming the cell."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise TenasRuntimeError(f"oracle '{spec}' returned {short(value)} for {arch}, not a finite number")
+    return float(value)

@@ -1,0 +1,150 @@
+"""A search that spends queries: after pruning, an oracle measures a few cells and the best answer wins.
+
+The strategy is a ranker-guided local search (docs/decisions.md says why this one). The pruning's cell is
+asked first; then, step by step, the cells one edit away (``SearchSpace.neighbours``) from the best cell
+answered so far are ordered, and the first ``batch`` of them asked. The order is the training-free rule's
+(the run's proxies, scored through the score store and the executor as ``rank`` scores) until the answers
+are enough for the ranker to learn from (``Ranker.min_labels``); from then on the ranker, refitted to every
+answer, orders them. A better answer moves the search to that cell's neighbours; once the best cell's
+neighbours are all answered, the next best's are taken. Cells isomorphic to an answered one are not asked.
+
+Which cells are asked depends only on which were answered, not on the order answers arrived in, so a
+batch on a pool of workers asks what a serial executor asks. Each answer is committed to the run file as it
+comes (``RunFile.write_answer``) and a resumed search starts from the answers there: an oracle is never
+asked twice about a cell.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from tenas_kit.errors import TenasError, TenasRuntimeError
+
+STRATEGY = "local"  # recorded with the run: another strategy would ask other cells
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What ``run --queries N --oracle SPEC`` asked for, checked."""
+
+    queries: int
+    chosen: object  # tenas_kit.oracle.Chosen
+    batch: int  # queries asked at once, each a job on the executor
+    ranker: object  # tenas_kit.learned.Ranker
+
+    def settings(self):
+        """What the run file records, and what a resumed run must match."""
+        return {"queries": self.queries, **self.chosen.describe(), "batch": self.batch, "ranker": self.ranker.name,
+                "strategy": STRATEGY}
+
+
+def budget(registry, space, queries, oracle, batch=1, ranker=None):
+    """The checked ``Budget`` of a search, or None when it spends no queries (today's search)."""
+    from tenas_kit.oracle import choose
+
+    if isinstance(queries, bool) or not isinstance(queries, int) or queries < 0:
+        raise TenasError(f"--queries must be a whole number of cells to measure, 0 or more, not {queries!r}.")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise TenasError(f"--query-batch must be a whole number of queries asked at once, 1 or more, not {batch!r}.")
+    if queries == 0:
+        if oracle is not None:
+            raise TenasError("--oracle is asked nothing without --queries N; give the number of cells to measure.")
+        return None
+    if oracle is None:
+        raise TenasError(f"--queries {queries} needs --oracle NAME[:METRIC] (a benchmark table such as "
+                         f"nb201:cifar10, a CSV file, or an oracle plugin), to measure the cells.")
+    if getattr(space, "neighbours", None) is None:
+        raise TenasError(f"space '{space.name}' offers no neighbours(arch), which a search spending queries "
+                         f"explores; search it without --queries.")
+    names = registry.names("ranker")
+    if ranker is None and not names:
+        raise TenasError("a search spending queries learns from the answers with a ranker, and no plugin "
+                         "registers one (tenaskit plugins).")
+    found = registry.get("ranker", ranker if ranker is not None else names[0])
+    return Budget(queries, choose(registry, oracle, space), batch, found)
+
+
+def spend(plan, setup, config, session, run, start, plan_budget, store, reporter, plugins=()):
+    """Spend the budget's queries from the pruning's cell ``start`` (text), recording each answer in ``run``
+    (a ``RunFile``); returns the best cell answered (its text)."""
+    space = plan.space
+    answered = {arch: value for arch, value, _ in run.answers()}
+    while len(answered) < plan_budget.queries:
+        wanted = min(plan_budget.batch, plan_budget.queries - len(answered))
+        picks = [start] if not answered else _next(plan, setup, config, session, store, answered, plan_budget,
+                                                    wanted)
+        if not picks:
+            break  # every cell near an answered one is answered: nothing left to ask
+        _ask(space, session, run, answered, picks, plan_budget, config.seed, plugins, reporter)
+    return _best(answered)
+
+
+def _best(answered):
+    """The best answered cell; of equal answers, the first by text, whatever order they came in."""
+    return min(answered, key=lambda arch: (-answered[arch], arch))
+
+
+def _next(plan, setup, config, session, store, answered, plan_budget, wanted):
+    """The ``wanted`` cells to ask next: the best answered cell's unanswered neighbours, in the order the
+    rule or the ranker gives them."""
+    space = plan.space
+    asked = {_class(space, arch) for arch in answered}
+    for centre in sorted(answered, key=lambda arch: (-answered[arch], arch)):
+        pool, seen = [], set(asked)
+        for arch in space.neighbours(space.parse(centre)):
+            key = _class(space, arch)
+            if key not in seen:
+                seen.add(key)
+                pool.append(space.format(arch))
+        if pool:
+            order = _order(plan, setup, config, session, store, pool, answered, plan_budget.ranker)
+            return [pool[i] for i in order[:wanted]]
+    return []
+
+
+def _order(plan, setup, config, session, store, pool, answered, ranker_obj):
+    """Indices of ``pool``, most promising first."""
+    from tenas_kit import learned, ranker
+
+    texts = pool + list(answered)
+    ranking = ranker.rank(plan, setup, config, texts, store, session)
+    labels = np.array(list(answered.values()))
+    enough = len(labels) >= getattr(ranker_obj, "min_labels", learned.Ranker.min_labels) and np.ptp(labels) > 0
+    if not enough:
+        return np.argsort(ranking.rank_sum[:len(pool)], kind="stable")
+    columns = [(p.name, ranking.scores[p.name], p.higher_is_better) for p, _, _ in plan.proxies]
+    features = learned.encode(plan.space, [plan.space.parse(t) for t in texts], columns, ranking.rank_sum)
+    rows = list(range(len(pool), len(texts)))
+    fit = learned.learn(ranker_obj, features, rows, labels, learned.seed_of(config.seed, ranker_obj), folds=0)
+    # The rule breaks the model's ties: a forest gives many cells one value.
+    return np.lexsort((ranking.rank_sum[:len(pool)], -fit.predicted[:len(pool)]))
+
+
+def _ask(space, session, run, answered, picks, plan_budget, seed, plugins, reporter):
+    """Ask the oracle about ``picks`` at once, committing each answer as it comes."""
+    from tenas_kit.oracle import OracleJob, answer
+
+    spec = plan_budget.chosen.spec
+    started = time.perf_counter()
+    handles = {session.submit(OracleJob(tuple(plugins), spec, space.name, arch, seed)): arch for arch in picks}
+    try:
+        for handle, value in session.completed(handles):
+            arch = handles[handle]
+            answered[arch] = answer(spec, arch, value)
+            run.write_answer(arch, answered[arch], time.perf_counter() - started)
+            reporter.query_answered(len(answered), plan_budget.queries, arch, answered[arch])
+    except TenasError as exc:
+        kept = len(answered)
+        raise TenasRuntimeError(f"{str(exc).rstrip('.')}; the search stopped with {kept} answer{'s' * (kept != 1)} "
+                                f"kept in '{run.path}.partial': rerun the same command to resume once the oracle "
+                                f"works.") from None
+
+
+def _class(space, arch):
+    """The key of ``arch``'s isomorphism class: cells of one class compute one function, so one is asked."""
+    arch = space.parse(arch) if isinstance(arch, str) else arch
+    key = getattr(space, "canonical", None)
+    return key(arch) if key is not None else space.format(arch)
