@@ -121,6 +121,12 @@ class SearchSpace(Protocol):
     def to_json(self, arch: Any) -> dict:
         """A structured form for ``tenaskit export --format json``."""
 
+    @optional
+    def features(self, arch: Any) -> dict[str, float]:
+        """The cell's encoding, ``{name: number}`` with the same names for every cell, that a ranker learning
+        from labels reads beside the proxies' scores (``tenas_kit.learned``; ``tenas_kit.cellgraph`` computes
+        GRAF's). Without it, the ranker sees the proxies alone."""
+
 
 def single_path(mask):
     """True when every edge keeps at most one op."""

@@ -133,7 +133,7 @@ class TrainFile:
 def check_partial(partial, config, checkpoint=False):
     """What the interrupted training at ``partial`` holds, if it has ``config``; refused otherwise, never mixed."""
     held = read(partial, checkpoint=checkpoint, way_out="delete it to start over")
-    if held["config"]["architecture"] != config["architecture"]:
+    if held["config"] != config:
         differ = ", ".join(_differences(held["config"], config)) or "the settings"
         raise TenasError(f"'{partial}' holds an interrupted training with other settings ({differ} differ); "
                          f"rerun it with its own settings, pass another --out, or delete that file.")
