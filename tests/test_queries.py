@@ -9,12 +9,12 @@ from tenas_kit.errors import TenasError, TenasRuntimeError
 from tenas_kit.h5content import content, differences
 from tenas_kit.runfile import partial_path, read
 
-SMALL = {"batch_size": 6, "region_samples": 64}
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
 def config(**changes):
-    base = SearchConfig(data="synthetic", repeats=1, seed=3, options=dict(SMALL), executor="serial")
+    # One cheap proxy: what is tested is the queries, not the pruning.
+    base = SearchConfig(data="synthetic", repeats=1, seed=3, proxies=[("params", 1.0)], executor="serial")
     for key, value in changes.items():
         setattr(base, key, value)
     return base
@@ -126,7 +126,7 @@ def test_bad_query_settings_are_refused_before_any_work(tmp_path, registry, sett
 def test_run_and_show_list_every_query(tmp_path, capsys, oracle):
     out = tmp_path / "q.h5"
     code, stdout, _ = call(capsys, "run", "--data", "synthetic", "--repeats", "1", "--seed", "3", "--executor",
-                           "serial", "--batch-size", "6", "--region-samples", "64", "--queries", "3", "--oracle",
+                           "serial", "--proxies", "params", "--queries", "3", "--oracle",
                            "counting:other", "--store", tmp_path / "s.h5", "--out", out)
     assert code == 0, stdout
     assert "queries: 3 of 3 to oracle counting:other" in stdout and "benchmark accuracy (nb201:cifar10)" in stdout

@@ -110,7 +110,7 @@ def show(run_file, benchmark, benchmark_column, plugins):
     from tenas_kit.runfile import read
     from tenas_kit.training.trainfile import is_train_file
 
-    if False:
+    if is_train_file(run_file):
         from tenas_kit.cli.train import show_training
 
         return show_training(run_file)
