@@ -18,8 +18,9 @@ Cost: `--timing-cells` cells of the sample are scored again into an empty tempor
 time per cell, times the sample, is the proxies' time the learning is compared with (start-up included).
 
 `--models` compares other models on the same features (`forest` is the built-in ranker; the others are
-defined here), `--features` keeps only some of the features (`proxies`: each proxy's rank and the rule's;
-`cell`: the space's encoding). The machine line and the CPU other processes used are printed.
+defined here: `forest-ranks` and `forest-raw` fit the labels' ranks and the labels themselves instead of
+the ranks' correction of the rule), `--features` keeps only some of the features (`proxies`: each
+proxy's rank; `cell`: the space's encoding; the rule's rank is always kept). The machine line and the CPU other processes used are printed.
 """
 
 from __future__ import annotations
@@ -33,57 +34,91 @@ from pathlib import Path
 
 import numpy as np
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 from benchlib import busy_cpu_seconds, machine_line, own_cpu_seconds
 from tenas_kit import learned
 from tenas_kit.benchmark import Table
 from tenas_kit.lifecycle import Ranking, choose_archs, configure
 from tenas_kit.plugins import registry
+from tenaskit_builtins.forest import on_scale
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 STORE = Path(tempfile.gettempdir()) / "tenaskit-labels" / "scores.h5"
 
 
 class Sklearn:
-    """A model of scikit-learn fitted as the built-in ranker is: on the labels' ranks unless ``raw``."""
+    """A model of scikit-learn fitted to the labels (``raw``), their ranks (``rank``) or, as the built-in
+    ranker is, the ranks' correction of the training-free rule (``correction``)."""
 
-    def __init__(self, name, make, raw=False):
-        self.name, self.make, self.raw = name, make, raw
+    def __init__(self, name, make, target="correction"):
+        self.name, self.make, self.target, self.min_labels = name, make, target, 8
 
     def fit(self, features, labels, seed):
-        target = labels if self.raw else stats.rankdata(labels) / len(labels)
-        return self.make(seed).fit(features, target)
+        ranks = stats.rankdata(labels) / len(labels)
+        rule = stats.rankdata(features.column(learned.RULE)) / len(labels)
+        target = {"raw": labels, "rank": ranks, "correction": ranks - rule}[self.target]
+        return Model(self.make(seed).fit(features.values, target), self.target, np.sort(labels))
+
+
+class Model:
+    def __init__(self, model, target, ordered):
+        self.model, self.target, self.ordered = model, target, ordered
+
+    def predict(self, features):
+        predicted = self.model.predict(features.values)
+        if self.target == "raw":
+            return predicted
+        return on_scale(predicted + (features.column(learned.RULE) if self.target == "correction" else 0), self.ordered)
 
 
 def alternatives():
     from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def forest(seed):
+        return RandomForestRegressor(300, max_features=0.33, random_state=seed, n_jobs=1)
+
+    def process(seed):
+        kernel = ConstantKernel() * RBF(10.0) + WhiteKernel()
+        return make_pipeline(StandardScaler(), GaussianProcessRegressor(kernel, normalize_y=True, random_state=seed))
 
     return {
-        "forest-raw": Sklearn("forest-raw", lambda s: RandomForestRegressor(300, random_state=s, n_jobs=1), raw=True),
-        "extra-trees": Sklearn("extra-trees", lambda s: ExtraTreesRegressor(300, random_state=s, n_jobs=1)),
+        "forest-ranks": Sklearn("forest-ranks", forest, "rank"),
+        "forest-raw": Sklearn("forest-raw", forest, "raw"),
+        "extra-trees": Sklearn("extra-trees", lambda s: ExtraTreesRegressor(300, max_features=0.33, random_state=s,
+                                                                            n_jobs=1)),
+        "gaussian-process": Sklearn("gaussian-process", process),
         "boosting": Sklearn("boosting", lambda s: HistGradientBoostingRegressor(
-            max_iter=200, learning_rate=0.05, min_samples_leaf=5, random_state=s)),
+            max_iter=300, learning_rate=0.05, max_leaf_nodes=8, min_samples_leaf=3, l2_regularization=1.0,
+            random_state=s)),
     }
 
 
 class Columns:
-    """``ranker`` fitted on some of the feature columns only."""
+    """``ranker`` fitted on some of the feature columns only (the rule's always: it is what is corrected)."""
 
-    def __init__(self, ranker, keep):
-        self.ranker, self.keep, self.name = ranker, keep, ranker.name
+    def __init__(self, ranker, prefixes):
+        self.ranker, self.prefixes, self.name = ranker, prefixes, ranker.name
         self.min_labels = getattr(ranker, "min_labels", 8)
 
     def fit(self, features, labels, seed):
-        fitted = self.ranker.fit(features[:, self.keep], labels, seed)
-        return Picked(fitted, self.keep)
+        return Picked(self.ranker.fit(self.kept(features), labels, seed), self)
+
+    def kept(self, features):
+        keep = [i for i, name in enumerate(features.names) if name == learned.RULE or name.startswith(self.prefixes)]
+        return learned.Features(tuple(features.names[i] for i in keep), features.values[:, keep])
 
 
 class Picked:
-    def __init__(self, fitted, keep):
-        self.fitted, self.keep = fitted, keep
+    def __init__(self, fitted, columns):
+        self.fitted, self.columns = fitted, columns
 
     def predict(self, features):
-        return self.fitted.predict(features[:, self.keep])
+        return self.fitted.predict(self.columns.kept(features))
 
 
 def score(args, texts, store):
@@ -94,13 +129,6 @@ def score(args, texts, store):
     started = time.perf_counter()
     ranking = job.run()
     return job.plan, ranking, time.perf_counter() - started
-
-
-def kept_columns(plan, ranking, which):
-    names = learned.encode(plan.space, [plan.space.parse(ranking.archs[0])],
-                           [(p.name, [1.0], True) for p, _, _ in plan.proxies], [1.0]).names
-    prefixes = {"all": ("",), "proxies": ("proxy:", learned.RULE), "cell": ("cell:",)}[which]
-    return [i for i, name in enumerate(names) if name.startswith(prefixes)]
 
 
 def draws(args, plan, ranking, table, metric, count, ranker):
@@ -147,7 +175,8 @@ def main():
     parser.add_argument("--preset", default="best")
     parser.add_argument("--proxies", default=None, help="proxies instead of the preset, e.g. meco,swap,params")
     parser.add_argument("--combine", default="log_rank_sum", help="their rule, with --proxies")
-    parser.add_argument("--models", default="forest", help=f"forest (the built-in), forest-raw, extra-trees, boosting")
+    parser.add_argument("--models", default="forest", help="forest (the built-in), forest-ranks, forest-raw, "
+                        "extra-trees, gaussian-process, boosting")
     parser.add_argument("--features", default="all", choices=["all", "proxies", "cell"])
     parser.add_argument("--store", default=str(STORE), help="kept between runs")
     parser.add_argument("--timing-cells", type=int, default=50, help="cells scored afresh to time the proxies (0: none)")
@@ -171,8 +200,9 @@ def main():
         print(f"proxies' time: {per_cell * 1000:.0f} ms a cell ({args.timing_cells} cells scored afresh), "
               f"{per_cell * ranking.unique:.0f} s for the sample's {ranking.unique} distinct cells", flush=True)
     models = {"forest": reg.get("ranker", "forest"), **alternatives()}
+    threadpool_limits(1)  # every model on one thread, as the built-in forest runs (boosting would take them all)
     for name in args.models.split(","):
-        ranker = Columns(models[name], kept_columns(plan, ranking, args.features))
+        ranker = Columns(models[name], {"all": ("",), "proxies": ("proxy:",), "cell": ("cell:",)}[args.features])
         for metric in args.metrics.split(","):
             for count in (int(n) for n in args.labels.split(",")):
                 taus, rule_taus, times, fallback = draws(args, plan, ranking, table, metric, count, ranker)

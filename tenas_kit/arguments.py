@@ -95,7 +95,6 @@ def mapping(name, value):
 
 def check_config(config):
     """Every field of a SearchConfig, by type and range (names are looked up when the run is planned)."""
-    require_config(config)
     text("space", config.space, "nb201")
     check_proxies(config.proxies)
     text("pruner", config.pruner, "tenas", optional=True)
@@ -111,13 +110,6 @@ def check_config(config):
     mapping("executor_options", config.executor_options)
     if not (callable(config.combine) or isinstance(config.combine, str) and config.combine):
         raise refuse("combine", config.combine, "a rule's name, e.g. 'rank_sum', or a callable rule")
-
-
-def require_config(config):
-    from tenas_kit.plan import SearchConfig
-
-    if not isinstance(config, SearchConfig):
-        raise refuse("config", config, "a SearchConfig, or None and the settings as keywords, e.g. space='nb201'")
 
 
 def check_proxies(proxies, preset=None):

@@ -22,9 +22,23 @@ FOLDS = 5
 RULE = "rule"  # the feature that holds the training-free rule's combined rank
 
 
+@dataclass(frozen=True)
+class Features:
+    names: tuple  # one per column
+    values: np.ndarray  # cells x features, float
+
+    def rows(self, index):
+        """The features of some cells (an index or a boolean mask into the rows)."""
+        return Features(self.names, self.values[index])
+
+    def column(self, name):
+        return self.values[:, self.names.index(name)]
+
+
 class Fitted(Protocol):
-    def predict(self, features: np.ndarray) -> np.ndarray:
-        """A value for each row of ``features`` (cells x features), higher is better."""
+    def predict(self, features: Features) -> np.ndarray:
+        """A value for each row of ``features``: what its label would be, on the labels' scale, since a ranking
+        orders labelled cells by their labels among the others' predictions."""
 
 
 class Ranker(Protocol):
@@ -34,15 +48,9 @@ class Ranker(Protocol):
     description: str
     min_labels: int = 8  # fewer labelled cells than this, and a ranking keeps the training-free rule
 
-    def fit(self, features: np.ndarray, labels: np.ndarray, seed: int) -> Fitted:
-        """A model of ``labels`` (higher is better) on ``features`` (labelled cells x features, the columns of
-        ``Features.names``); ``seed`` makes the fit reproducible. Called again for every fold and refit."""
-
-
-@dataclass(frozen=True)
-class Features:
-    names: tuple  # one per column
-    values: np.ndarray  # cells x features, float
+    def fit(self, features: Features, labels: np.ndarray, seed: int) -> Fitted:
+        """A model of ``labels`` (higher is better) on ``features`` (one row per labelled cell); ``seed``, in
+        [0, 2**32), makes the fit reproducible. Called again for every fold of the cross-validation."""
 
 
 @dataclass(frozen=True)
@@ -72,22 +80,22 @@ def encode(space, archs, columns, rule):
 
 
 def learn(ranker, features, rows, labels, seed, folds=FOLDS):
-    """Fit ``ranker`` on ``features.values[rows]`` and ``labels`` (one per row, distinct rows), predict every
-    row, and cross-validate on the labelled rows (``folds`` at most; 0: no cross-validation)."""
+    """Fit ``ranker`` on the features of ``rows`` and their ``labels`` (one per row, distinct rows), predict
+    every row, and cross-validate on the labelled rows (``folds`` at most; 0: no cross-validation)."""
     rows, labels = np.asarray(rows, dtype=int), np.asarray(labels, dtype=float)
-    predicted = _predict(ranker, features.values[rows], labels, features.values, seed)
-    rule = features.values[rows, features.names.index(RULE)]
+    train = features.rows(rows)
+    predicted = _predict(ranker, train, labels, features, seed)
     folds = min(folds, len(rows))
-    cv_tau = _cross_validated(ranker, features.values[rows], labels, seed, folds) if folds >= 2 else float("nan")
-    return Learned(predicted, cv_tau, _tau(rule, labels), folds if folds >= 2 else 0)
+    cv_tau = _cross_validated(ranker, train, labels, seed, folds) if folds >= 2 else float("nan")
+    return Learned(predicted, cv_tau, _tau(train.column(RULE), labels), folds if folds >= 2 else 0)
 
 
 def _predict(ranker, train, labels, rows, seed):
     fitted = ranker.fit(train, labels, seed)
     predicted = np.asarray(fitted.predict(rows), dtype=float).reshape(-1)
-    if predicted.shape != (len(rows),) or not np.isfinite(predicted).all():
+    if predicted.shape != (len(rows.values),) or not np.isfinite(predicted).all():
         raise TenasRuntimeError(f"ranker '{ranker.name}' breaks its contract: predict gave {predicted.shape} values "
-                                f"for {len(rows)} cells, or some that are not finite (tenas_kit.learned.Ranker).")
+                                f"for {len(rows.values)} cells, or some that are not finite (tenas_kit.learned.Ranker).")
     return predicted
 
 
@@ -99,7 +107,7 @@ def _cross_validated(ranker, train, labels, seed, folds):
     out = np.empty(len(labels))
     for fold in range(folds):
         held = fold_of == fold
-        out[held] = _predict(ranker, train[~held], labels[~held], train[held], seed)
+        out[held] = _predict(ranker, train.rows(~held), labels[~held], train.rows(held), seed)
     return _tau(out, labels)
 
 

@@ -55,11 +55,11 @@ def configure(config=None, plugins=(), preset=None, **settings):
     an executor's (``workers``) goes to ``executor_options``, a proxy's or a pruner's (``batch_size``) to
     ``options``. ``preset`` applies a preset as ``--preset`` does.
     """
-    from tenas_kit.plan import apply_preset
+    from tenas_kit.plan import apply_preset, require_config
 
     arguments.check_plugins(plugins)
     if config is not None:
-        arguments.require_config(config)
+        require_config(config)
     config = replace(config) if config is not None else SearchConfig()  # the caller's config stays as it was
     fields = set(vars(config))
     for key, value in settings.items():
@@ -151,10 +151,11 @@ class SearchResult:
 class Search:
     """A planned search: ``Search(config, out).run(reporter)``. ``out=None`` names the file from the settings.
     ``queries`` > 0 spends that many of ``oracle``'s measurements after pruning (``tenas_kit.queries``),
-    ``query_batch`` at once, ordered by ``ranker``; the candidates' scores go to ``store``."""
+    ``query_batch`` at once, ordered by ``ranker``; the candidates' scores go to ``store``; ``oracle_options``
+    are the oracle's own (its ``cli_options``, e.g. ``{"oracle_epochs": 3}``)."""
 
     def __init__(self, config, out=None, plugins=(), resume=False, queries=0, oracle=None, query_batch=1,
-                 ranker=None, store=DEFAULT_STORE):
+                 ranker=None, store=DEFAULT_STORE, oracle_options=None):
         from tenas_kit import queries as spending
         from tenas_kit.runfile import partial_path, read
 
@@ -167,7 +168,7 @@ class Search:
         self.plan = make_plan(pluginmod.registry(self.plugins), config)
         check_executor(pluginmod.registry(self.plugins), config)
         self.budget = spending.budget(pluginmod.registry(self.plugins), self.plan.space, queries, oracle,
-                                      query_batch, ranker)
+                                      query_batch, ranker, oracle_options)
         self.queries = self.budget.settings() if self.budget is not None else None
         if self.budget is not None:
             arguments.path("store", store)
@@ -410,11 +411,12 @@ def write_results(ranking, path, proxies):
 
 
 def search(config=None, out=None, plugins=(), reporter=None, resume=False, queries=0, oracle=None, query_batch=1,
-           ranker=None, store=DEFAULT_STORE, **overrides):
+           ranker=None, store=DEFAULT_STORE, oracle_options=None, **overrides):
     """Run a TE-NAS search (or finish an interrupted one) and return a SearchResult; ``queries`` > 0 then
-    spends that many measurements of ``oracle`` (e.g. ``"nb201:cifar10"``) on the cells near its result."""
+    spends that many measurements of ``oracle`` (e.g. ``"nb201:cifar10"``, or ``"train"`` with
+    ``oracle_options={"oracle_epochs": 12}``) on the cells near its result."""
     return Search(configure(config, plugins, **overrides), out, plugins, resume, queries, oracle, query_batch,
-                  ranker, store).run(reporter)
+                  ranker, store, oracle_options).run(reporter)
 
 
 def rank(config=None, archs=None, archs_file=None, sample=None, every=False, store=DEFAULT_STORE, out=None,

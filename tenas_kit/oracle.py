@@ -25,8 +25,12 @@ class Oracle(Protocol):
 
     name: str
     description: str
-    space: str  # the name of the space whose cells it measures
+    space: str | None  # the name of the space whose cells it measures; None: any space
     metrics: tuple  # what it can measure, e.g. ("cifar10", "cifar100"); the first is the default
+    # True: ``measure`` also receives, as keywords, the search's images (``data``, the text of --data;
+    # ``dataset``, the preset's name) and ``options``, the values of its own ``cli_options`` the user gave
+    # (``run`` shows them); an oracle that trains the cell needs all three.
+    uses_data: bool = False
 
     def measure(self, space, arch: str, metric: str, seed: int) -> float:
         """The accuracy (higher is better) of the cell ``arch`` (the space's text of it; ``space`` is the
@@ -41,8 +45,8 @@ def check(oracle):
     if (not isinstance(metrics, (tuple, list)) or not metrics
             or not all(isinstance(m, str) and m and ":" not in m for m in metrics)):
         return f"oracle '{oracle.name}': metrics must be a non-empty tuple of names without ':', got {short(metrics)}"
-    if not isinstance(space, str) or not space:
-        return f"oracle '{oracle.name}': space must name a search space, got {space!r}"
+    if space is not None and (not isinstance(space, str) or not space):
+        return f"oracle '{oracle.name}': space must name a search space (or be None: any), got {space!r}"
     return None
 
 
@@ -87,7 +91,7 @@ def choose(registry, spec, space):
     name, _, metric = spec.partition(":")
     if name in registry.names("oracle"):
         oracle = registry.get("oracle", name)
-        if oracle.space != space.name:
+        if oracle.space is not None and oracle.space != space.name:
             raise TenasError(f"oracle '{name}' measures cells of space '{oracle.space}', not '{space.name}'; "
                              f"choose an oracle of {space.name} (tenaskit plugins lists them).")
     elif name in registry.names("benchmark"):
@@ -131,6 +135,9 @@ class OracleJob:
     space: str
     arch: str
     seed: int
+    data: str = ""  # the search's --data and dataset preset, for an oracle that uses them (``uses_data``)
+    dataset: str = ""
+    options: tuple = ()  # (name, value) of the oracle's own options the user gave
 
     def __call__(self):
         from tenas_kit import plugins
@@ -142,7 +149,10 @@ class OracleJob:
             _opened[key] = registry, choose(registry, self.spec, space)
         chosen = _opened[key][1]
         try:
-            return chosen.oracle.measure(space, self.arch, chosen.metric, self.seed)
+            given = {}
+            if getattr(chosen.oracle, "uses_data", False):
+                given = {"data": self.data, "dataset": self.dataset, "options": dict(self.options)}
+            return chosen.oracle.measure(space, self.arch, chosen.metric, self.seed, **given)
         except TenasError as exc:
             raise TenasRuntimeError(f"oracle '{self.spec}' failed on {self.arch}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a plugin's failure, however it fails, is one line naming the cell

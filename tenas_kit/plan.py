@@ -105,11 +105,19 @@ def check_owned(options, users):
         check_option(owned[name], value)
 
 
+def require_config(config):
+    from tenas_kit.arguments import refuse
+
+    if not isinstance(config, SearchConfig):
+        raise refuse("config", config, "a SearchConfig, or None and the settings as keywords, e.g. space='nb201'")
+
+
 def plan(registry, config, open_data=True):
     """Look everything up and open the data before any work starts, so bad input fails fast."""
     from tenas_kit.arguments import check_config
     from tenas_kit.data import open_images
 
+    require_config(config)
     check_config(config)
     space = registry.get("space", config.space)
     pruner = registry.get("pruner", config.pruner) if config.pruner else None

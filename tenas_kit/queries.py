@@ -17,7 +17,7 @@ asked twice about a cell.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,14 +34,16 @@ class Budget:
     chosen: object  # tenas_kit.oracle.Chosen
     batch: int  # queries asked at once, each a job on the executor
     ranker: object  # tenas_kit.learned.Ranker
+    options: dict = field(default_factory=dict)  # the oracle's own options (its cli_options) the user gave
 
     def settings(self):
         """What the run file records, and what a resumed run must match."""
-        return {"queries": self.queries, **self.chosen.describe(), "batch": self.batch, "ranker": self.ranker.name,
-                "strategy": STRATEGY}
+        oracle = {"oracle_options": self.options} if self.options else {}
+        return {"queries": self.queries, **self.chosen.describe(), **oracle, "batch": self.batch,
+                "ranker": self.ranker.name, "strategy": STRATEGY}
 
 
-def budget(registry, space, queries, oracle, batch=1, ranker=None):
+def budget(registry, space, queries, oracle, batch=1, ranker=None, options=None):
     """The checked ``Budget`` of a search, or None when it spends no queries (today's search)."""
     from tenas_kit.oracle import choose
 
@@ -64,7 +66,22 @@ def budget(registry, space, queries, oracle, batch=1, ranker=None):
         raise TenasError("a search spending queries learns from the answers with a ranker, and no plugin "
                          "registers one (tenaskit plugins).")
     found = registry.get("ranker", ranker if ranker is not None else names[0])
-    return Budget(queries, choose(registry, oracle, space), batch, found)
+    chosen = choose(registry, oracle, space)
+    return Budget(queries, chosen, batch, found, _oracle_options(chosen.oracle, options or {}))
+
+
+def _oracle_options(oracle, options):
+    """The options given for the oracle, each one it declares and holding a value its flag would take."""
+    from tenas_kit.arguments import check_option
+
+    declared = {option.name: option for option in getattr(oracle, "cli_options", ())}
+    given = {name: value for name, value in options.items() if value is not None}
+    for name, value in given.items():
+        if name not in declared:
+            raise TenasError(f"--{name.replace('_', '-')} is not an option of oracle '{oracle.name}'; leave it out "
+                             f"or choose the oracle that declares it (tenaskit plugins).")
+        check_option(declared[name], value)
+    return dict(sorted(given.items()))
 
 
 def spend(plan, setup, config, session, run, start, plan_budget, store, reporter, plugins=()):
@@ -78,7 +95,7 @@ def spend(plan, setup, config, session, run, start, plan_budget, store, reporter
                                                     wanted)
         if not picks:
             break  # every cell near an answered one is answered: nothing left to ask
-        _ask(space, session, run, answered, picks, plan_budget, config.seed, plugins, reporter)
+        _ask(space, session, run, answered, picks, plan_budget, config, plugins, reporter)
     return _best(answered)
 
 
@@ -123,13 +140,15 @@ def _order(plan, setup, config, session, store, pool, answered, ranker_obj):
     return np.lexsort((ranking.rank_sum[:len(pool)], -fit.predicted[:len(pool)]))
 
 
-def _ask(space, session, run, answered, picks, plan_budget, seed, plugins, reporter):
+def _ask(space, session, run, answered, picks, plan_budget, config, plugins, reporter):
     """Ask the oracle about ``picks`` at once, committing each answer as it comes."""
     from tenas_kit.oracle import OracleJob, answer
 
     spec = plan_budget.chosen.spec
     started = time.perf_counter()
-    handles = {session.submit(OracleJob(tuple(plugins), spec, space.name, arch, seed)): arch for arch in picks}
+    options = tuple(plan_budget.options.items())
+    handles = {session.submit(OracleJob(tuple(plugins), spec, space.name, arch, config.seed, config.data,
+                                        config.dataset, options)): arch for arch in picks}
     try:
         for handle, value in session.completed(handles):
             arch = handles[handle]

@@ -102,7 +102,8 @@ def test_each_protocol_states_its_optional_members():
     from tenas_kit.space import SearchSpace
 
     required, optional = members(SearchSpace)
-    assert set(optional) == {"canonical", "representative", "enumerate", "sample", "to_json", "neighbours"}
+    assert set(optional) == {"canonical", "representative", "enumerate", "sample", "to_json", "neighbours",
+                             "train_network", "features"}
     assert {"name", "layout", "network", "parse", "format", "arch_to_mask", "mask_to_arch", "defaults"} <= set(required)
     assert members(Proxy)[1] == ["cli_options"]
     assert members(Executor)[1] == ["cli_options"]

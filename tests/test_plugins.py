@@ -159,11 +159,11 @@ def test_nan_and_inf_scores_are_recorded_and_ranked_last(register_plugin, capsys
         return float(mask[..., 1:].sum())
 
     register_plugin(plugin_offering(register_proxies=[Scripted("nanny", nanny)]), "nanny")
-    archs = tmp_path / "archs.txt"
+    archs = tmp_path / "archs.txt"  # each its class's representative, the cell rank scores (docs/ranking.md)
     archs.write_text("\n".join([
-        "|nor_conv_3x3~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+        "|nor_conv_3x3~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
         "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
-        "|nor_conv_1x1~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+        "|nor_conv_1x1~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
         "|skip_connect~0|+|none~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
     ]))
     out = tmp_path / "r.csv"

@@ -9,7 +9,6 @@ from tenas_kit.errors import TenasError, TenasRuntimeError
 from tenas_kit.h5content import content, differences
 from tenas_kit.runfile import partial_path, read
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
 def config(**changes):
@@ -37,8 +36,7 @@ class Counting:
         self.calls.append(arch)
         if self.returns is not None:
             return self.returns
-        ops = space.parse(arch)
-        return float(sum(OPS.index(op) * (e + 1) for e, op in enumerate(ops)))
+        return float(sum(10 + e for e, op in enumerate(space.parse(arch)) if op == "nor_conv_1x1"))
 
 
 @pytest.fixture
@@ -64,6 +62,7 @@ def test_answers_are_recorded_and_the_best_is_the_result(tmp_path, oracle):
     assert answers[0]["arch"] == run["searched"]  # the pruning's cell is asked first
     assert len({a["arch"] for a in answers}) == 4
     assert result.architecture == max(answers, key=lambda a: a["answer"])["arch"] == run["architecture"]
+    assert result.architecture != run["searched"]  # a better cell was found
     assert run["queries"]["oracle"] == "counting:made_up" and run["queries"]["queries"] == 4
     # With one query a step, a smaller budget asks the same cells first.
     fewer = search(config(), out=tmp_path / "q2.h5", queries=2, oracle="counting", store=tmp_path / "s.h5")
@@ -133,6 +132,10 @@ def test_run_and_show_list_every_query(tmp_path, capsys, oracle):
     code, shown, _ = call(capsys, "show", out)
     assert code == 0 and "oracle counting:other" in shown
     assert all(call_arch in shown for call_arch in oracle.calls)
+    code, _, _ = call(capsys, "report", out)
+    page = out.with_suffix(".html").read_text()
+    assert code == 0 and "<h2>Queries</h2>" in page and "counting:other" in page
+    assert all(call_arch in page for call_arch in oracle.calls)
     code, _, err = call(capsys, "run", "--data", "synthetic", "--queries", "-2", "--oracle", "nb201",
                         "--out", tmp_path / "bad.h5")
     assert code == 2 and err.count("\n") == 1 and "--queries must be" in err

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 import tenas_kit
@@ -373,3 +372,21 @@ def test_training_builds_its_network_from_the_seed_alone(cifar):
     again = Training(arch=CELL, data=cifar, seed=5, **TINY).build().state_dict()
     assert_same_weights(first, again)
     assert torch.equal(state, torch.random.get_rng_state())
+
+
+# -- the train oracle ----------------------------------------------------------------------------------------
+
+
+def test_the_train_oracle_answers_the_held_out_accuracy_tenaskit_train_gives(cifar, tmp_path, monkeypatch):
+    from tenas_kit.runfile import read as read_run
+
+    monkeypatch.chdir(tmp_path)  # each queried cell's training file goes where tenaskit train keeps it: runs/
+    config = tenas_kit.SearchConfig(data=cifar, repeats=1, seed=3, proxies=[("params", 1.0)], executor="serial")
+    result = tenas_kit.search(config, out=tmp_path / "q.h5", queries=2, oracle="train", store=tmp_path / "s.h5",
+                              oracle_options={"oracle_epochs": 1, "oracle_subset": 32})
+    run = read_run(result.path)
+    assert run["queries"]["oracle"] == "train:accuracy"
+    assert run["queries"]["oracle_options"] == {"oracle_epochs": 1, "oracle_subset": 32}
+    for answer in run["answers"]:
+        trained = tenas_kit.train(answer["arch"], data=cifar, seed=3, holdout=0.1, epochs=1, subset=32)
+        assert trained.finished_before and trained.held_out and trained.accuracy == answer["answer"]

@@ -109,9 +109,11 @@ def test_a_folder_with_no_classes_and_no_test_split_is_refused(capsys, tmp_path)
     assert code == 2 and err.count("\n") == 1 and "has no class labels" in err, err
 
 
+OTHER_RECIPE = ["--recipe", "darts", "--cutout", "0", "--drop-path", "0", "--auxiliary-weight", "0"]
+
+
 @pytest.mark.parametrize("other", [["--arch", CELL.replace("skip_connect~1", "nor_conv_1x1~1")], ["--epochs", "4"],
-                                   ["--recipe", "darts", "--cutout", "0", "--drop-path", "0", "--auxiliary-weight", "0"]],
-                         ids=["another-cell", "another-epochs", "another-recipe"])
+                                   OTHER_RECIPE], ids=["another-cell", "another-epochs", "another-recipe"])
 def test_an_interrupted_training_of_other_settings_is_refused_and_kept(capsys, cifar, tmp_path, other):
     import tenas_kit
     from test_train import StopAt, TINY as SMALL
@@ -139,3 +141,15 @@ def test_show_plot_and_report_read_a_training_file(capsys, unbroken, tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert code == 0 and "Learning curve" in page and CELL in page and "data:image/png;base64," in page
     assert torch.load(io.BytesIO(read(unbroken, checkpoint=True)["checkpoint"]), weights_only=True)["network"]
+
+
+def test_the_docs_option_table_holds_every_option_of_train():
+    import re
+
+    from conftest import ROOT
+    from tenas_kit.cli import cli
+
+    text = (ROOT / "docs" / "train.md").read_text()
+    section = re.search(r"\n## Options\n(.*?)(?=\n## |\Z)", text, re.S).group(1)
+    options = {o for p in cli.commands["train"].params for o in p.opts if o.startswith("--")} - {"--help"}
+    assert options - set(re.findall(r"`(--[a-z-]+)`", section)) == set()

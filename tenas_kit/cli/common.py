@@ -11,7 +11,7 @@ from tenas_kit.errors import TenasError
 console = Console()
 
 # The plugin kinds whose ``cli_options`` each command shows: a pruner's option only where a pruner runs.
-USES = {"run": ("proxy", "pruner", "executor"), "rank": ("proxy", "executor")}
+USES = {"run": ("proxy", "pruner", "executor", "oracle"), "rank": ("proxy", "executor")}
 
 
 def parse_proxies(text):
@@ -47,7 +47,7 @@ def add_plugin_options(command, registry):
     command.params = list(command.own_params)
     own = {key for param in command.own_params for key in option_keys(param)}
     taken = set(own)
-    command.executor_options = set()
+    command.executor_options, command.oracle_options = set(), set()
     for kind in USES[command.name]:
         for obj in registry.all(kind):
             clash = next((k for o in getattr(obj, "cli_options", ()) for k in option_keys(o) if k in own), None)
@@ -57,8 +57,8 @@ def add_plugin_options(command, registry):
                                                   f"is tenaskit {command.name}'s own option; rename it")
                 continue
             for option in getattr(obj, "cli_options", ()):
-                if kind == "executor":
-                    command.executor_options.add(option.name)
+                if kind in ("executor", "oracle"):
+                    getattr(command, f"{kind}_options").add(option.name)
                 if option.name not in taken:  # shared options (the zero-cost proxies') are added once
                     command.params.append(option)
                     taken.add(option.name)

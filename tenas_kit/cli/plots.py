@@ -117,7 +117,8 @@ def register(cli, console, plugin_option, registry):
         out = out or run_file.with_name(run_file.stem + "-trajectory.png")
         plots.check_output(out)
         if is_train_file(run_file):
-            raise TenasError(f"'{run_file}' is a training file; tenaskit plot curve {run_file} draws its learning curve.")
+            raise TenasError(f"'{run_file}' is a training file; tenaskit plot curve {run_file} draws its learning "
+                             f"curve.")
         run = read(run_file)
         space, why = load_space(run, registry, plugins)
         accuracy, problem = found_accuracy(run, space, benchmark, benchmark_column, plugins)

@@ -56,17 +56,19 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, exec
         benchmark_column, queries, oracle, query_batch, ranker, store, resume, preset, plugins, **plugin_options):
     """Search a space by pruning and print the architecture found.
 
-    Proxies, pruners and executors add options of their own (``cli_options``); each plugin reads only its
-    own. A space adds none: a space is known by its name alone (docs/plugins.md says why).
+    Proxies, pruners, executors and oracles add options of their own (``cli_options``); each plugin reads only
+    its own. A space adds none: a space is known by its name alone (docs/plugins.md says why).
     """
     from tenas_kit.cli.progress import RichReporter
     from tenas_kit.lifecycle import Search
 
     options, executor_options = plugin_values(plugin_options)
+    oracle_options = {k: options.pop(k) for k in list(options)
+                      if k in click.get_current_context().command.oracle_options}
     config = SearchConfig(space, parse_proxies(proxies), pruner, data, dataset, seed, device, repeats,
                           {"init": init, **options}, executor, executor_options)
     search = Search(apply_preset(config, preset, plugins), out, plugins, resume, queries, oracle, query_batch,
-                    ranker, store)
+                    ranker, store, oracle_options)
     table, metrics = open_benchmark(benchmark, benchmark_column, search.plan.space, plugins)
     console.print(f"data: {escape(search.plan.images.description)}")
     note_stand_in(data)
@@ -86,17 +88,15 @@ def run(space, proxies, pruner, data, dataset, seed, device, repeats, init, exec
 
 
 def print_queries(run):
-    """The oracle and every query of a run that spent some: cell, answer, order."""
-    asked = run["queries"]
-    table = Table(title=f"queries: {len(run['answers'])} of {asked['queries']} to oracle {escape(asked['oracle'])} "
-                        f"({escape(asked['source'])}); the pruning found the first")
-    for column in ("query", "cell", "answer"):
-        table.add_column(column, justify="left" if column == "cell" else "right", no_wrap=column == "cell")
-    best = max(range(len(run["answers"])), key=lambda i: run["answers"][i]["answer"], default=None)
-    for index, answer in enumerate(run["answers"]):
-        mark = " (best)" if index == best else ""
-        table.add_row(str(index + 1), escape(answer["arch"]), f"{answer['answer']:.4g}{mark}")
-    console.print(table)
+    """The oracle and every query of a run that spent some: order, answer, cell (one a line: whole cells, which
+    paste back)."""
+    asked, answers = run["queries"], run["answers"]
+    console.print(f"queries: {len(answers)} of {asked['queries']} to oracle {escape(asked['oracle'])} "
+                  f"({escape(asked['source'])}); the first is the pruning's cell", soft_wrap=True)
+    best = max(range(len(answers)), key=lambda i: answers[i]["answer"], default=None)
+    for index, answer in enumerate(answers):
+        mark = "  best" if index == best else ""
+        console.print(f"  query {index + 1}: {answer['answer']:.4g}  {escape(answer['arch'])}{mark}", soft_wrap=True)
 
 
 @click.command()

@@ -54,11 +54,13 @@ def recipe_options(command):
 @click.argument("run_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--arch", "--genotype", "arch", default=None, metavar="TEXT|FILE",
               help="The cell to train, or a file holding it, when no RUN_FILE is given (a DARTS Genotype(...) too).")
-@click.option("--space", default=None, help="The cell's space (default: the run file's, or the one space that reads it).")
+@click.option("--space", default=None,
+              help="The cell's space (default: the run file's, or the one space that reads it).")
 @click.option("--data", default=None,
               help="Labelled images: a CIFAR root, an ImageFolder tree (train/ and test/, or class folders), "
                    "ImageNet16 pickles (default: the run file's).")
-@click.option("--dataset", default=None, help="Normalisation and class count preset (default: the run file's, or cifar10).")
+@click.option("--dataset", default=None,
+              help="Normalisation and class count preset (default: the run file's, or cifar10).")
 @click.option("--recipe", default=None, help="Training recipe (default: the space's; tenaskit plugins lists recipes).")
 @recipe_options
 @click.option("--subset", type=click.IntRange(min=2), default=None,
@@ -73,7 +75,8 @@ def recipe_options(command):
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Training file (default: runs/train-<space>-<recipe>-<dataset>-seed<seed>-<hash>.h5).")
 @click.option("--export", multiple=True, type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.pt|FILE.onnx",
-              help="Write the trained network: .pt TorchScript (torch.jit.load), .onnx ONNX (tenas-kit[onnx]); repeatable.")
+              help="Write the trained network: .pt TorchScript (torch.jit.load), .onnx ONNX (tenas-kit[onnx]); "
+                   "repeatable.")
 @click.option("--resume", is_flag=True, help="Continue this command's interrupted training; an error if there is none "
               "(without it, an interrupted training resumes too).")
 @plugin_option
@@ -98,7 +101,8 @@ def train(run_file, arch, space, data, dataset, recipe, subset, holdout, seed, d
 
 def _describe(training):
     recipe = training.recipe
-    console.print(f"cell: [bold]{escape(training.text)}[/] ({escape(training.space.name)})", soft_wrap=True)
+    console.print(f"cell: [bold]{escape(training.text)}[/] ({escape(training.space.name)})", soft_wrap=True,
+                  highlight=False)
     console.print(f"recipe: {escape(recipe.name)} ({escape(recipe.source)})", soft_wrap=True, highlight=False)
     changed = {k: v for k, v in training.fields.items() if v != getattr(recipe, k, v)}
     if changed:
@@ -147,7 +151,7 @@ class TrainProgress(TrainReporter):
 
     def step(self, position, steps, clock):
         now = time.monotonic()
-        if now - self.shown < self.EVERY or not self.progress.live.is_started or self.task is None:
+        if self.progress.disable or self.task is None or now - self.shown < self.EVERY:
             return
         self.shown = now
         detail = (f"loss {float(position.loss) / position.seen:.3f}  accuracy "

@@ -2,7 +2,7 @@
 
 | module | holds |
 |---|---|
-| ``lifecycle.py`` | ``Training``: the cell, recipe, data and output looked up and checked before work starts; finished, interrupted and resumed runs |
+| ``lifecycle.py`` | ``Training``: everything looked up and checked before work starts; finished, resumed runs |
 | ``splits.py`` | the training and evaluation images: a test split, or images held out reproducibly; decoded once |
 | ``batches.py`` | batches assembled on the device: order, crop and flip, normalisation, cutout, each draw seeded |
 | ``loop.py`` | the network, its optimiser and precision; a step, an epoch, an evaluation |

@@ -35,8 +35,9 @@ def crop_flip(images, padding, rng):
     padded = F.pad(images, (padding,) * 4)
     rows = dy[:, None] + torch.arange(h, device=device)
     cols = dx[:, None] + torch.arange(w, device=device)
-    batch, channel = torch.arange(n, device=device), torch.arange(c, device=device)
-    return padded[batch[:, None, None, None], channel[None, :, None, None], rows[:, None, :, None], cols[:, None, None, :]]
+    batch = torch.arange(n, device=device)[:, None, None, None]
+    channel = torch.arange(c, device=device)[None, :, None, None]
+    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
 
 
 def cutout(images, length, rng):

@@ -61,7 +61,7 @@ class Training:
         from tenas_kit.plan import resolve_device
         from tenas_kit.runfile import partial_path
         from tenas_kit.training import loop, splits
-        from tenas_kit.training.trainfile import check_partial, read
+        from tenas_kit.training.trainfile import changed, check_partial, read
 
         _check_arguments(arch, space, run, data, dataset, recipe, seed, device, precision, out, subset, holdout,
                          plugins, resume)
@@ -91,7 +91,9 @@ class Training:
         require_something(resume, self.partial, self.path)
         self.finished = read(self.path) if self.path.is_file() else None
         if self.finished is not None and self.finished["config"] != self.config:
-            raise TenasError(f"'{self.path}' holds a finished training with other settings; choose another --out.")
+            differ = ", ".join(changed(self.finished["config"], self.config))
+            raise TenasError(f"'{self.path}' holds a finished training with other settings ({differ} differ); "
+                             f"choose another --out.")
         self.resumable = self.finished is None and self.partial.is_file()
         if self.resumable:
             check_partial(self.partial, self.config)

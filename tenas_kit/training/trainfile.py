@@ -134,18 +134,19 @@ def check_partial(partial, config, checkpoint=False):
     """What the interrupted training at ``partial`` holds, if it has ``config``; refused otherwise, never mixed."""
     held = read(partial, checkpoint=checkpoint, way_out="delete it to start over")
     if held["config"] != config:
-        differ = ", ".join(_differences(held["config"], config)) or "the settings"
+        differ = ", ".join(changed(held["config"], config)) or "the settings"
         raise TenasError(f"'{partial}' holds an interrupted training with other settings ({differ} differ); "
                          f"rerun it with its own settings, pass another --out, or delete that file.")
     return held
 
 
-def _differences(held, given, prefix=""):
+def changed(held, given, prefix=""):
+    """The settings (``fields.epochs``) whose values differ between two configs."""
     names = []
     for key in sorted(set(held) | set(given)):
         a, b = held.get(key), given.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            names += _differences(a, b, f"{prefix}{key}.")
+            names += changed(a, b, f"{prefix}{key}.")
         elif a != b:
             names.append(prefix + key)
     return names
@@ -196,5 +197,6 @@ def _read(handle, path, checkpoint):
     if any(len(values) != int(out["epochs_done"]) for values in out["epochs"].values()):
         raise Damaged(f"it declares {int(out['epochs_done'])} epochs done but holds other counts")
     if checkpoint:
-        out["checkpoint"] = _array(handle, "checkpoint", "u", CHECKSUMMED, size).tobytes() if "checkpoint" in handle else None
+        held = "checkpoint" in handle
+        out["checkpoint"] = _array(handle, "checkpoint", "u", CHECKSUMMED, size).tobytes() if held else None
     return out
