@@ -9,7 +9,7 @@ Scores: the `--sample` cells of `tenaskit rank --sample N --seed S`, scored with
 second run reads them back. Labels: for each column of the `nb201` benchmark table and each count of
 `--labels`, `--draws` draws of that many cells at random from the sample (numpy's generator seeded by the
 draw's number), labelled with the table's value. Each draw runs what `tenaskit rank --labels` runs on a
-ranking (`tenas_kit.learned.learn_ranking`: features, fit, prediction, cross-validation), and its tau is
+ranking (`tenas_kit.labels.learn_ranking`: features, fit, prediction, cross-validation), and its tau is
 that of the predicted values against the table on the cells left unlabelled. Printed per column and count:
 the mean tau over the draws with a 95% t-interval of the mean, the training-free rule's tau on the same
 cells, and the median time of one learning.
@@ -20,7 +20,8 @@ time per cell, times the sample, is the proxies' time the learning is compared w
 `--models` compares other models on the same features (`forest` is the built-in ranker; the others are
 defined here: `forest-ranks` and `forest-raw` fit the labels' ranks and the labels themselves instead of
 the ranks' correction of the rule), `--features` keeps only some of the features (`proxies`: each
-proxy's rank; `cell`: the space's encoding; the rule's rank is always kept). The machine line and the CPU other processes used are printed.
+proxy's rank; `cell`: the space's encoding; the rule's rank is always kept). The machine line and the CPU
+other processes used are printed.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from threadpoolctl import threadpool_limits
 from benchlib import busy_cpu_seconds, machine_line, own_cpu_seconds
 from tenas_kit import learned
 from tenas_kit.benchmark import Table
+from tenas_kit.labels import learn_ranking
 from tenas_kit.lifecycle import Ranking, choose_archs, configure
 from tenas_kit.plugins import registry
 from tenaskit_builtins.forest import on_scale
@@ -138,7 +140,7 @@ def draws(args, plan, ranking, table, metric, count, ranker):
         chosen = np.random.default_rng(draw).choice(len(ranking.archs), count, replace=False)
         labels = {ranking.archs[i]: float(truth[i]) for i in chosen}
         started = time.perf_counter()
-        result = learned.learn_ranking(ranking, plan, labels, ranker, learned.seed_of(args.seed, ranker),
+        result = learn_ranking(ranking, plan, labels, ranker, learned.seed_of(args.seed, ranker),
                                        len(ranking.archs))
         seconds.append(time.perf_counter() - started)
         rest = np.setdiff1d(np.arange(len(ranking.archs)), chosen)
@@ -179,7 +181,8 @@ def main():
                         "extra-trees, gaussian-process, boosting")
     parser.add_argument("--features", default="all", choices=["all", "proxies", "cell"])
     parser.add_argument("--store", default=str(STORE), help="kept between runs")
-    parser.add_argument("--timing-cells", type=int, default=50, help="cells scored afresh to time the proxies (0: none)")
+    parser.add_argument("--timing-cells", type=int, default=50,
+                        help="cells scored afresh to time the proxies (0: none)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data", default=str(SHARED / "cifar10-jpg-mini" / "train"))
     args = parser.parse_args()

@@ -130,9 +130,10 @@ def keep(centres, half, side):
 
 
 def ours(training):
-    """``(step images/s per epoch, seconds per epoch)`` of ``tenas_kit.train``'s run, as its file records them."""
+    """``(step images/s per epoch, seconds per epoch, share of a step spent on its batch)`` of
+    ``tenas_kit.train``'s run, as its file records them."""
     result = training.run()
-    return result.epochs["images_per_second"], result.epochs["seconds"]
+    return result.epochs["images_per_second"], result.epochs["seconds"], result.epochs["data_share"]
 
 
 def throughput(args):
@@ -155,14 +156,16 @@ def throughput(args):
 
 def report_throughput(name, sizes, runs, cores, args):
     # The first epoch of each run warms caches and allocators: it is left out.
-    steps = {who: statistics.median(r for rates, _ in done for r in rates[1:]) for who, done in runs.items()}
-    epochs = {who: statistics.median(s for _, seconds in done for s in seconds[1:]) for who, done in runs.items()}
+    steps = {who: statistics.median(r for rates, *_ in done for r in rates[1:]) for who, done in runs.items()}
+    epochs = {who: statistics.median(s for _, seconds, *_ in done for s in seconds[1:]) for who, done in runs.items()}
+    share = statistics.median(s for *_, shares in runs["tenas-kit"] for s in shares[1:])
     print(f"\n{name} ({sizes}, {args.subset} images, {args.epochs} epochs x {args.repeats} runs each, "
           f"{torch.get_num_threads()} threads, {args.device})")
     print(f"  steps:        tenas-kit {steps['tenas-kit']:.1f} images/s, plain {steps['plain']:.1f} images/s: "
           f"overhead {100 * (steps['plain'] / steps['tenas-kit'] - 1):+.1f}%")
     print(f"  whole epochs: tenas-kit {epochs['tenas-kit']:.2f} s, plain {epochs['plain']:.2f} s (with evaluation; "
           f"tenas-kit's with its checkpoint): {100 * (epochs['tenas-kit'] / epochs['plain'] - 1):+.1f}%")
+    print(f"  share of a tenas-kit step spent assembling its batch: {100 * share:.1f}%")
     known = [c for c in cores if c is not None]
     if known:
         print(f"  other processes used {min(known):.2f} to {max(known):.2f} cores meanwhile")

@@ -27,19 +27,21 @@ def search(config=None, out=None, plugins=(), reporter=None, resume=False, **ove
 
 
 def rank(config=None, archs=None, archs_file=None, sample=None, every=False, store=None, out=None, shard=None,
-         plugins=(), reporter=None, resume=False, **overrides):
+         plugins=(), reporter=None, resume=False, labels=None, ranker=None, **overrides):
     """Score architectures on their own networks and rank them by weighted rank sum; returns a ranker.Ranking.
 
     Give exactly one of ``archs`` (texts), ``archs_file``, ``sample`` (drawn with the seed) or ``every``;
     other keywords are those of ``search``.
     ``store`` is the HDF5 score store (default ``~/.cache/tenaskit/scores.h5``): scores there are reused.
-    ``out`` (.csv or .json) receives the ranking; None writes none.
+    ``out`` (.csv or .json) receives the ranking; None writes none. ``labels`` (``"FILE[:COLUMN]"`` or
+    ``{architecture: value}``, higher is better) ranks by what ``ranker`` (default: the first registered)
+    learns from them, as ``rank --labels`` does.
     """
     from tenas_kit import lifecycle
 
     store = lifecycle.DEFAULT_STORE if store is None else store
     return lifecycle.rank(config, archs, archs_file, sample, every, store, out, shard, plugins, reporter, resume,
-                          **overrides)
+                          labels, ranker, **overrides)
 
 
 def train(arch=None, space=None, run=None, data=None, reporter=None, **settings):

@@ -6,7 +6,8 @@ each proxy's score as its rank among the cells at hand (so a proxy's scale, and 
 do not matter), the training-free rule's combined rank, and the space's encoding of the cell
 (``SearchSpace.features``, where the space has it). Isomorphic cells compute one function, so they get one
 row: the space's representative's. ``learn`` fits, predicts every row and says, by k-fold cross-validation
-on the labelled rows, how well the model ranks cells it was not fitted on.
+on the labelled rows, how well the model ranks cells it was not fitted on. Reading labels and ranking by
+them: ``tenas_kit.labels``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from tenas_kit.errors import TenasError, TenasRuntimeError
+from tenas_kit.errors import TenasRuntimeError
 
 FOLDS = 5
 RULE = "rule"  # the feature that holds the training-free rule's combined rank
@@ -95,7 +96,7 @@ def _predict(ranker, train, labels, rows, seed):
     predicted = np.asarray(fitted.predict(rows), dtype=float).reshape(-1)
     if predicted.shape != (len(rows.values),) or not np.isfinite(predicted).all():
         raise TenasRuntimeError(f"ranker '{ranker.name}' breaks its contract: predict gave {predicted.shape} values "
-                                f"for {len(rows.values)} cells, or some that are not finite (tenas_kit.learned.Ranker).")
+                                f"for {len(rows.values)} cells, or some not finite (tenas_kit.learned.Ranker).")
     return predicted
 
 
@@ -138,87 +139,6 @@ def _checked(space, row):
         raise TenasRuntimeError(f"space '{space.name}' breaks its contract: features(arch) holds a value that is "
                                 f"not a number (tenas_kit.space.SearchSpace).") from None
     return values
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What learning from labels said, for the ranking's reader."""
-
-    ranker: str
-    labelled: int  # cells labelled
-    fitted: int  # rows the model was fitted on: the labelled cells, isomorphs pooled into one
-    among: int  # of the candidates, how many are labelled
-    learned: Learned | None  # None when the rule ranks (``fallback`` says why)
-    fallback: str | None = None
-
-
-def learn_ranking(ranking, plan, labels, ranker, seed, candidates):
-    """The ranking of the first ``candidates`` architectures of ``ranking`` (a ``ranker.Ranking`` of them and
-    of every labelled cell), learned from ``labels`` (``{cell text: value}``) by ``ranker``; with too few
-    labels, or all equal, the training-free rule's ranking with the labels marked and ``fallback`` set."""
-    from dataclasses import replace
-
-    from tenas_kit.labels import by_class
-    from tenas_kit.ranker import weighted_rank_sum
-
-    space = plan.space
-    classes = [_class(space, text) for text in ranking.archs]
-    cells = {cell: i for i, cell in reversed(list(enumerate(classes)))}  # a class -> its first request
-    pooled = by_class(space, labels)
-    own = np.array([labels.get(text, np.nan) for text in ranking.archs[:candidates]])
-    rule = weighted_rank_sum([(ranking.scores[p.name][:candidates], p.higher_is_better, w) for p, w, _ in plan.proxies],
-                             plan.combine)
-    kept = replace(ranking, archs=ranking.archs[:candidates], rank_sum=rule, labels=own,
-                   scores={name: values[:candidates] for name, values in ranking.scores.items()},
-                   unique=len(set(classes[:candidates])))
-    among = int(np.isfinite(own).sum())
-    fallback = _fallback(ranker, pooled)
-    if fallback:
-        return replace(kept, learned=Summary(ranker.name, len(labels), len(pooled), among, None, fallback))
-    firsts = list(cells.values())
-    columns = [(p.name, ranking.scores[p.name][firsts], p.higher_is_better) for p, _, _ in plan.proxies]
-    features = encode(space, [space.parse(cell) for cell in cells], columns, ranking.rank_sum[firsts])
-    row_of = {cell: row for row, cell in enumerate(cells)}
-    learned = learn(ranker, features, [row_of[cell] for cell in pooled], list(pooled.values()), seed)
-    predicted = learned.predicted[[row_of[cell] for cell in classes[:candidates]]]
-    return replace(kept, predicted=predicted, learned=Summary(ranker.name, len(labels), len(pooled), among, learned))
-
-
-def _fallback(ranker, pooled):
-    """Why ``ranker`` cannot learn from ``pooled`` labels, or None."""
-    least = getattr(ranker, "min_labels", Ranker.min_labels)
-    if len(pooled) < least:
-        return f"too few to learn from: ranker '{ranker.name}' needs {least}, isomorphs counted once"
-    if len(set(pooled.values())) == 1:
-        return "every label has the same value, so they order nothing"
-    return None
-
-
-def _class(space, text):
-    from tenas_kit.ranker import scored_cell
-
-    return space.format(scored_cell(space, space.parse(text)))
-
-
-def prepare(registry, space, labels, ranker, texts, shard):
-    """``(labels, ranker, cells to score besides texts)`` of ``rank(labels=..., ranker=...)``, checked before
-    any work: the labels read, the ranker looked up (None: the first registered), the labelled cells that
-    are not among ``texts`` listed, since the model learns from their scores too."""
-    from tenas_kit.labels import read
-    from tenas_kit.ranker import parse_archs
-
-    if shard is not None:
-        raise TenasError("--labels needs every cell's scores, and --shard scores a share of them; rank the shards, "
-                         "merge their stores (tenaskit merge), then rank with --labels against the merged store.")
-    if ranker is None:
-        names = registry.names("ranker")
-        if not names:
-            raise TenasError("learning from labels needs a ranker, and no plugin registers one (tenaskit plugins).")
-        ranker = names[0]
-    found = registry.get("ranker", ranker)
-    labels = read(labels, space)
-    asked = {space.format(arch) for arch in parse_archs(space, texts)}
-    return labels, found, [text for text in labels if text not in asked]
 
 
 def seed_of(run_seed, ranker):

@@ -233,7 +233,7 @@ class Ranking:
 
     def __init__(self, config, texts, store=DEFAULT_STORE, out=None, shard=None, plugins=(), resume=False,
                  labels=None, ranker=None):
-        from tenas_kit import learned, ranker as batch
+        from tenas_kit import labels as labelled, ranker as batch
         from tenas_kit.scorestore import ScoreStore
 
         arguments.check_plugins(plugins)
@@ -247,10 +247,8 @@ class Ranking:
         self.plan = make_plan(pluginmod.registry(self.plugins), config)
         check_executor(pluginmod.registry(self.plugins), config)
         self.texts = list(texts)
-        self.labels, self.ranker, self.extra = None, None, []
-        if labels is not None:
-            self.labels, self.ranker, self.extra = learned.prepare(
-                pluginmod.registry(self.plugins), self.plan.space, labels, ranker, self.texts, shard)
+        self.labels, self.ranker, self.extra = labelled.prepare(
+            pluginmod.registry(self.plugins), self.plan.space, labels, ranker, self.texts, shard)
         self.store_path = Path(store) if store is not None else None
         self.store = ScoreStore(store) if store is not None else None
         self.out = Path(out) if out is not None else None
@@ -263,7 +261,7 @@ class Ranking:
             self.marker.check(resume)
 
     def run(self, reporter=None):
-        from tenas_kit import learned, ranker
+        from tenas_kit import labels, learned, ranker
 
         if self.marker is not None:
             self.marker.start()
@@ -271,7 +269,7 @@ class Ranking:
             result = execute(self.plan, self.config, self.plugins, lambda setup, session: ranker.rank(
                 self.plan, setup, self.config, self.texts + self.extra, self.store, session, self.shard, reporter))
             if self.labels is not None:
-                result = learned.learn_ranking(result, self.plan, self.labels, self.ranker,
+                result = labels.learn_ranking(result, self.plan, self.labels, self.ranker,
                                                learned.seed_of(self.config.seed, self.ranker), len(self.texts))
         except BaseException as exc:
             stop = stopping.interruption(exc)

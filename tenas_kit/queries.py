@@ -140,9 +140,47 @@ def _order(plan, setup, config, session, store, pool, answered, ranker_obj):
     return np.lexsort((ranking.rank_sum[:len(pool)], -fit.predicted[:len(pool)]))
 
 
+_opened = {}  # (plugins, spec, space) -> (registry, Chosen), per process: a table is read once per worker
+
+
+@dataclass(frozen=True)
+class OracleJob:
+    """Ask the oracle ``spec`` names for the accuracy of ``arch`` (a cell of ``space``); picklable."""
+
+    plugins: tuple
+    spec: str
+    space: str
+    arch: str
+    seed: int
+    data: str = ""  # the search's --data and dataset preset, for an oracle that uses them (``uses_data``)
+    dataset: str = ""
+    options: tuple = ()  # (name, value) of the oracle's own options the user gave
+
+    def __call__(self):
+        from tenas_kit import plugins
+        from tenas_kit.oracle import choose
+
+        key = (self.plugins, self.spec, self.space)
+        registry = plugins.registry(self.plugins)
+        space = registry.get("space", self.space)
+        if key not in _opened or _opened[key][0] is not registry:  # plugins reloaded: the oracle may be another
+            _opened[key] = registry, choose(registry, self.spec, space)
+        chosen = _opened[key][1]
+        try:
+            given = {}
+            if getattr(chosen.oracle, "uses_data", False):
+                given = {"data": self.data, "dataset": self.dataset, "options": dict(self.options)}
+            return chosen.oracle.measure(space, self.arch, chosen.metric, self.seed, **given)
+        except TenasError as exc:
+            raise TenasRuntimeError(f"oracle '{self.spec}' failed on {self.arch}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's failure, however it fails, is one line naming the cell
+            raise TenasRuntimeError(f"oracle '{self.spec}' failed on {self.arch}: {type(exc).__name__}: "
+                                    f"{exc}") from None
+
+
 def _ask(space, session, run, answered, picks, plan_budget, config, plugins, reporter):
     """Ask the oracle about ``picks`` at once, committing each answer as it comes."""
-    from tenas_kit.oracle import OracleJob, answer
+    from tenas_kit.oracle import answer
 
     spec = plan_budget.chosen.spec
     started = time.perf_counter()

@@ -112,6 +112,16 @@ BAD_LABELS = [
 ]
 
 
+def test_a_ranker_without_labels_is_refused_by_the_command_and_the_api(tmp_path, capsys):
+    code, _, err = call(capsys, "rank", "--proxies", "params", "--sample", "3", "--data", "synthetic",
+                        "--store", tmp_path / "s.h5", "--ranker", "forest")
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: --ranker learns from --labels; give --labels FILE too, or leave --ranker out."]
+    with pytest.raises(TenasError, match="--ranker learns from --labels"):
+        rank(sample=3, store=tmp_path / "s.h5", ranker="forest", **FAST)
+    assert not (tmp_path / "s.h5").exists()
+
+
 @pytest.mark.parametrize("text,extra,expected", BAD_LABELS)
 def test_bad_labels_are_one_line_and_exit_2_before_any_work(tmp_path, capsys, text, extra, expected):
     labels, out = tmp_path / "labels.csv", tmp_path / "ranking.csv"
@@ -233,3 +243,22 @@ def test_nb201_path_features_match_powers_of_the_adjacency_matrix(nb201):
             expected = matrix_paths(nb201, arch, ops)
             got = tuple(features[f"{kind}:{name}"] for kind in ("paths", "shortest", "longest"))
             assert got == expected, (nb201.format(arch), name)
+
+
+def test_darts_features_count_the_paths_of_each_cell_into_its_concatenated_output(registry):
+    darts = registry.get("space", "darts")
+    rng = np.random.default_rng(0)
+    genotypes = [darts.sample(rng) for _ in range(20)]
+    names = list(darts.features(genotypes[0]))
+    for genotype in genotypes:
+        features = darts.features(genotype)
+        assert list(features) == names  # one encoding for every cell, as the ranker's rows need
+        for cell in ("normal", "reduce"):
+            adjacency = np.zeros((7, 7), dtype=int)  # nodes 0-5 and the output, 6, that concatenates 2-5
+            for node, pairs in zip(range(2, 6), zip(*[iter(getattr(genotype, cell))] * 2)):
+                for op, source in pairs:
+                    adjacency[node, source] += 1
+            adjacency[6, 2:6] = 1
+            paths = sum(np.linalg.matrix_power(adjacency, k)[6, :2].sum() for k in range(1, 7))
+            assert features[f"{cell}/paths:any"] == paths
+            assert features[f"{cell}/count:none"] == 14 - 8

@@ -390,3 +390,7 @@ def test_the_train_oracle_answers_the_held_out_accuracy_tenaskit_train_gives(cif
     for answer in run["answers"]:
         trained = tenas_kit.train(answer["arch"], data=cifar, seed=3, holdout=0.1, epochs=1, subset=32)
         assert trained.finished_before and trained.held_out and trained.accuracy == answer["answer"]
+    # The run file's found cell, with its data and dataset: the oracle's training of that cell, found.
+    found = tenas_kit.train(run=result.path, seed=3, holdout=0.1, epochs=1, subset=32)
+    assert found.architecture == result.architecture and found.finished_before
+    assert found.accuracy == {a["arch"]: a["answer"] for a in run["answers"]}[result.architecture]

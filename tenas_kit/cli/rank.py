@@ -79,8 +79,6 @@ def register(cli, console, plugin_option, parse_proxies, registry):
                               {"init": init, **options}, executor, executor_options)
         config = apply_preset(config, preset, plugins)
         texts = choose_archs(registry(plugins).get("space", space), None, archs_file, sample, every, seed)
-        if ranker is not None and labels is None:
-            raise TenasError("--ranker learns from --labels; give --labels FILE too, or leave --ranker out.")
         job = Ranking(config, texts, store, out, parse_shard(shard), plugins, resume, labels, ranker)
         note_stand_in(data)
         with RankReporter(console) as reporter:

@@ -91,9 +91,9 @@ def train(run_file, arch, space, data, dataset, recipe, subset, holdout, seed, d
     _describe(training)
     with TrainProgress(console) as reporter:
         result = training.run(reporter)
-    where = "held-out images" if result.held_out else "the test split"
-    console.print(f"test accuracy: {result.accuracy:.2f}% on {where} after {len(result.epochs['test_accuracy'])} "
-                  f"epochs", highlight=False)
+    where, epochs = "held-out images" if result.held_out else "the test split", len(result.epochs["test_accuracy"])
+    console.print(f"test accuracy: {result.accuracy:.2f}% on {where} after {epochs} epoch{'s' * (epochs != 1)}",
+                  highlight=False)
     for path in result.exported:
         console.print(f"exported: {path}", soft_wrap=True, markup=False, highlight=False)
     console.print(f"saved: {result.path}", soft_wrap=True, markup=False, highlight=False)

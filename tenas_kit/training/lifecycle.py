@@ -59,9 +59,7 @@ class Training:
                  precision="auto", out=None, subset=None, holdout=None, export=(), plugins=(), resume=False,
                  **fields):
         from tenas_kit.plan import resolve_device
-        from tenas_kit.runfile import partial_path
-        from tenas_kit.training import loop, splits
-        from tenas_kit.training.trainfile import changed, check_partial, read
+        from tenas_kit.training import loop
 
         _check_arguments(arch, space, run, data, dataset, recipe, seed, device, precision, out, subset, holdout,
                          plugins, resume)
@@ -75,7 +73,14 @@ class Training:
         self.device = resolve_device(device)
         self.precision = loop.precision_for(precision, self.device)
         self.exports = _exports(export)
-        data = data if data is not None else origin.get("data")
+        self._open_data(registry, data if data is not None else origin.get("data"), holdout, subset)
+        self.network = self._checked_network()
+        self.config = self._config(subset)
+        self._check_output(out, resume)
+
+    def _open_data(self, registry, data, holdout, subset):
+        from tenas_kit.training import splits
+
         if data is None:
             raise TenasError("give --data: the labelled images to train on (a CIFAR root, an ImageFolder tree, "
                              "ImageNet16 pickles).")
@@ -84,8 +89,13 @@ class Training:
         if len(self.splits.train) < 2:
             raise TenasError(f"--data '{self.data}': {len(self.splits.train)} training image; give at least 2.")
         self.share = (holdout or splits.HOLDOUT) if self.splits.held_out else None
-        self.network = self._checked_network()
-        self.config = self._config(subset)
+
+    def _check_output(self, out, resume):
+        """The training file: a finished one of these settings is the result; one of others, or an interrupted
+        one of others, is refused before anything is written."""
+        from tenas_kit.runfile import partial_path
+        from tenas_kit.training.trainfile import changed, check_partial, read
+
         self.path = Path(out) if out is not None else default_path(self.config)
         self.partial = partial_path(self.path)
         require_something(resume, self.partial, self.path)
@@ -164,9 +174,10 @@ class Training:
             if stop is None:
                 raise
             run.save(checkpoint(trainer, position))
+            done = run.epochs_done
             raise _interrupted(stop, f"stopped in epoch {position.epoch + 1} after step {position.step} of "
-                                     f"{batches.steps()}; saved in '{run.path}.partial' ({run.epochs_done} finished "
-                                     f"epochs): rerun the same command to resume.") from None
+                                     f"{batches.steps()}; saved in '{run.path}.partial' ({done} finished "
+                                     f"epoch{'s' * (done != 1)}): rerun the same command to resume.") from None
         run.finish(weights(trainer.network))
         return self._result(run.history, False, self._export(trainer.network))
 
