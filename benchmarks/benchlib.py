@@ -226,3 +226,14 @@ def seeds(text):
         first, last = text.split("-")
         return list(range(int(first), int(last) + 1))
     return [int(s) for s in text.split(",")]
+
+
+def accuracy_of(spec, space_name="nb201"):
+    """A cell's accuracy (None when not measured) in the table ``spec`` names, read as ``--benchmark SPEC``
+    reads it: a CSV path, or a registered table as NAME[:COLUMN] (its first column unless one is named)."""
+    from tenas_kit.analysis.accuracy import open_table
+    from tenas_kit.plugins import registry
+
+    reg = registry()
+    table, metrics = open_table(spec, reg.get("space", space_name), reg)
+    return lambda arch: table.value(arch, metrics[0])

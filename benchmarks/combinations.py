@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau, rankdata
 
-from benchlib import machine_line, measure
-from tenas_kit.analysis.accuracy import AccuracyTable
+from benchlib import accuracy_of, machine_line, measure
 from tenas_kit.lifecycle import choose_archs
 from tenas_kit.plugins import registry
 
@@ -84,10 +83,10 @@ def main():
     parser.add_argument("--data", default=str(SHARED / "cifar10-jpg-mini" / "train"))
     parser.add_argument("--table", default=str(SHARED / "nb201_cifar10_accuracy.csv"))
     args = parser.parse_args()
-    space, table = registry().get("space", "nb201"), AccuracyTable(args.table)
+    space, table = registry().get("space", "nb201"), accuracy_of(args.table)
     print(machine_line())
     rows = list(csv.DictReader(open(args.csv))) if args.csv else ranked(args, space)
-    accuracy = np.array([table.lookup(space, r["arch"]) for r in rows])
+    accuracy = np.array([table(r["arch"]) for r in rows])
     columns = {name: oriented(rows, name) for name in args.proxies.split(",")}
     for name, values in columns.items():
         first = int(np.argmax(values))

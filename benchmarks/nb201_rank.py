@@ -19,8 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import machine_line, measure
-from tenas_kit.analysis.accuracy import AccuracyTable
+from benchlib import accuracy_of, machine_line, measure
 from tenas_kit.analysis.correlation import correlations
 from tenas_kit.plugins import registry
 
@@ -51,8 +50,8 @@ def main():
         print(runs[-1].stdout.splitlines()[0])
         with open(out) as handle:
             rows = list(csv.DictReader(handle))
-    table, space = AccuracyTable(args.table), registry().get("space", "nb201")
-    accuracy = [table.lookup(space, row["arch"]) for row in rows]
+    table, space = accuracy_of(args.table), registry().get("space", "nb201")
+    accuracy = [table(row["arch"]) for row in rows]
     first, second = runs[0].seconds, runs[1].seconds
     print(f"{args.sample} architectures ({len(rows)} ranked): first run {first:.0f} s = "
           f"{1000 * first / args.sample:.0f} ms per architecture; second run {second:.1f} s "

@@ -19,8 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import machine_line, mean_stdev, measure, min_median_max, seeds
-from tenas_kit.analysis.accuracy import AccuracyTable
+from benchlib import accuracy_of, machine_line, mean_stdev, measure, min_median_max, seeds
 from tenas_kit.plugins import registry
 from tenas_kit.runfile import read
 
@@ -36,7 +35,7 @@ def main():
     parser.add_argument("--extra", default="", help="extra tenaskit run options, e.g. '--ntk-mode fast'")
     args = parser.parse_args()
     tenaskit = Path(sys.executable).with_name("tenaskit")
-    table, space = AccuracyTable(args.table), registry().get("space", "nb201")
+    table, space = accuracy_of(args.table), registry().get("space", "nb201")
     accuracies, times, peaks = [], [], []
     print(machine_line())
     print(f"seeds {args.seeds}, --workers {args.workers}, data {args.data}, extra: {args.extra or '-'}", flush=True)
@@ -48,7 +47,7 @@ def main():
             done = measure(command)
             run = read(out)
             arch = run["architecture"]
-            accuracy = table.lookup(space, arch)
+            accuracy = table(arch)
             accuracies.append(accuracy)
             times.append(done.seconds)
             if done.peak_gib is not None:

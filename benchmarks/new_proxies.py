@@ -34,8 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import rankdata
 
-from benchlib import machine_line, measure
-from tenas_kit.analysis.accuracy import AccuracyTable
+from benchlib import accuracy_of, machine_line, measure
 from tenas_kit.analysis.correlation import correlations
 from tenas_kit.lifecycle import choose_archs
 from tenas_kit.plugins import registry
@@ -101,7 +100,7 @@ def main():
     limits = {g: int(n) for g, n in (item.split("=") for item in args.cells)}
     tenaskit = Path(sys.executable).with_name("tenaskit")
     space = registry().get("space", "nb201")
-    table = AccuracyTable(args.table)
+    table = accuracy_of(args.table)
     archs = choose_archs(space, sample=args.sample, seed=0)
     print(machine_line())
     print(f"{args.sample} NB201 architectures (tenaskit rank --sample {args.sample} --seed 0), one repeat, "
@@ -121,7 +120,7 @@ def main():
             done = measure(command)
             with open(out) as handle:
                 rows = list(csv.DictReader(handle))
-            accuracy = [table.lookup(space, r["arch"]) for r in rows]
+            accuracy = [table(r["arch"]) for r in rows]
             ms = f"{1000 * done.seconds / len(rows):.0f}"  # per architecture asked for
             shown = (f"`tenaskit rank --proxies {','.join(proxies)} --sample {args.sample} --seed 0 --repeats 1"
                      + (f" (first {count})" if count < args.sample else "") + (" " + " ".join(extra) if extra else "")

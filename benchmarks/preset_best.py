@@ -31,8 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import machine_line, mean_stdev, measure, min_median_max, seeds
-from tenas_kit.analysis.accuracy import AccuracyTable
+from benchlib import accuracy_of, machine_line, mean_stdev, measure, min_median_max, seeds
 from tenas_kit.analysis.correlation import correlations
 from tenas_kit.lifecycle import choose_archs
 from tenas_kit.plugins import registry
@@ -73,7 +72,7 @@ def ranking_part(args, space, table):
     with tempfile.TemporaryDirectory() as tmp:
         best_rows, best_ms = rank(tmp, "best", archs, ["--preset", "best"], args)
         _, tenas_ms = rank(tmp, "tenas", archs[:args.tenas_cells], ["--proxies", "ntk,regions"], args)
-    accuracy = [table.lookup(space, row["arch"]) for row in best_rows]
+    accuracy = [table(row["arch"]) for row in best_rows]
     print(f"cost per architecture: best {best_ms:.0f} ms, ntk,regions {tenas_ms:.0f} ms: "
           f"best costs {best_ms / tenas_ms:.3f} of TE-NAS's pair ({tenas_ms / best_ms:.1f}x cheaper)")
     # The combined column is lower-better; negate it so that tau is positive when the order is right.
@@ -89,7 +88,7 @@ def search(tmp, name, selection, seed, args, space, table):
     done = measure([str(TENASKIT), "run", "--space", args.space, *selection, "--seed", str(seed), "--data", args.data,
                     "--out", str(out), "--workers", str(args.workers)])
     arch = read(out)["architecture"]
-    accuracy = table.lookup(space, arch) if args.space == "nb201" else None
+    accuracy = table(arch) if args.space == "nb201" else None
     shown = f"{accuracy:.2f}" if accuracy is not None else "-"
     print(f"{name} seed {seed}: {arch}  accuracy {shown}  {done.seconds:.0f} s; {done.memory_text()}; "
           f"{done.cpu_text()}", flush=True)
@@ -124,7 +123,7 @@ def main():
     parser.add_argument("--table", default=str(SHARED / "nb201_cifar10_accuracy.csv"))
     args = parser.parse_args()
     args.space = "nb201"
-    space, table = registry().get("space", "nb201"), AccuracyTable(args.table)
+    space, table = registry().get("space", "nb201"), accuracy_of(args.table)
     print(machine_line())
     print(f"--workers {args.workers}, data {args.data}", flush=True)
     if not args.no_ranking:

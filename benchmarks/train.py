@@ -233,7 +233,7 @@ def main():
     parser.add_argument("--holdout", type=float, default=0.02, help="throughput: share evaluated each epoch")
     parser.add_argument("--darts-channels", type=int, default=16)
     parser.add_argument("--darts-cells", type=int, default=8)
-    parser.add_argument("--channels", type=int, default=8, help="rank: the NB201 network's C")
+    parser.add_argument("--channels", type=int, default=16, help="rank: the NB201 network's C")
     parser.add_argument("--cells", type=int, default=1, help="rank: the NB201 network's N")
     parser.add_argument("--batch-size", type=int, default=128, help="rank")
     parser.add_argument("--darts-epochs", type=int, default=2, help="full: DARTS epochs timed")

@@ -25,8 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchlib import machine_line, measure
-from tenas_kit.analysis.accuracy import AccuracyTable
+from benchlib import accuracy_of, machine_line, measure
 from tenas_kit.analysis.correlation import correlations
 from tenas_kit.plugins import registry
 
@@ -50,7 +49,7 @@ def main():
                         help="keep scores in this store (default: a new empty one in a temporary folder)")
     args = parser.parse_args()
     tenaskit = Path(sys.executable).with_name("tenaskit")
-    table, space = AccuracyTable(args.table), registry().get("space", "nb201")
+    table, space = accuracy_of(args.table), registry().get("space", "nb201")
     print(machine_line())
     print(f"{args.sample} NB201 architectures (seed 0), {args.network} network, one repeat, "
           f"--workers {args.workers}, data {args.data}")
@@ -71,7 +70,7 @@ def main():
             done = measure(command)
             with open(out) as handle:
                 rows = list(csv.DictReader(handle))
-            r = correlations([float(row[proxy]) for row in rows], [table.lookup(space, row["arch"]) for row in rows])
+            r = correlations([float(row[proxy]) for row in rows], [table(row["arch"]) for row in rows])
             published = PUBLISHED.get(proxy)
             diff = f"{r['tau'] - published:+.3f}" if published is not None else "-"
             print(f"| {proxy} | {r['tau']:+.3f} | [{r['tau_low']:+.3f}, {r['tau_high']:+.3f}] | "

@@ -165,6 +165,10 @@ CASES = [
     ("plot-missing-run", ["plot", "trajectory", "{w}/missing.h5"], 2, "no run file"),
     ("plot-truncated-run", ["plot", "trajectory", "{w}/truncated.h5"], 1, "not an HDF5 file"),
     ("report-foreign-hdf5", ["report", "{w}/foreign.h5"], 2, "not a tenas-kit run file"),
+    ("train-malformed-genotype", ["train", "--genotype", "Genotype(normal=[('sep_conv_3x3', 9)]", "--data", "{w}"], 2,
+     "malformed DARTS genotype"),
+    ("train-no-images", ["train", "--arch", BEST, "--data", "{w}/noimages", "--epochs", "1"], 2,
+     "holds no training images"),
     ("plugins-syntax-error", ["plugins", "--plugin", "{w}/broken_plugin.py"], 1, "failed to import"),
     ("plugins-no-such-module", ["plugins", "--plugin", "tenaskit_no_such_module"], 2, "no plugin module"),
     ("unknown-command", ["frobnicate"], 2, "No such command"),
@@ -186,7 +190,7 @@ FULL_DISK = {
 # so every command once, not every case); all of CASES run in-process through the same main().
 CONSOLE = ["run-unknown-space", "run-malicious-cifar-pickle", "run-read-only-out", "rank-full-out", "correlate-undecodable",
            "show-truncated-hdf5", "export-unknown-format", "inspect-malformed-genotype", "plot-truncated-run",
-           "report-foreign-hdf5", "plugins-syntax-error", "merge-foreign-source"]
+           "report-foreign-hdf5", "plugins-syntax-error", "merge-foreign-source", "train-malformed-genotype"]
 
 
 def invoke(args, w, limit=None):
