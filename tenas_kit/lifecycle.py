@@ -215,10 +215,10 @@ class Search:
             if stop is None:
                 raise
             if not opened:
-                raise _interrupted(stop, "stopped while starting; nothing was computed.") from None
+                raise interrupted(stop, "stopped while starting; nothing was computed.") from None
             opened[0].mark_interrupted()
             answers = f" and {len(opened[0].answers())} answers" if self.budget is not None else ""
-            raise _interrupted(stop, f"{opened[0].rounds_done} finished rounds{answers} kept in '{self.partial}' "
+            raise interrupted(stop, f"{opened[0].rounds_done} finished rounds{answers} kept in '{self.partial}' "
                                      f"(marked interrupted); rerun the same command with --resume to continue.") from None
         finally:
             if opened:
@@ -279,15 +279,15 @@ class Ranking:
                 raise
             kept = len(self.store) if self.store is not None else 0
             if self.marker is None:
-                raise _interrupted(stop, f"{kept} scores kept in '{self.store_path}'.") from None
-            raise _interrupted(stop, self.marker.interrupted(self.store_path, kept)) from None
+                raise interrupted(stop, f"{kept} scores kept in '{self.store_path}'.") from None
+            raise interrupted(stop, self.marker.interrupted(self.store_path, kept)) from None
         if self.out is not None:
             write_results(result, self.out, [p.name for p, _, _ in self.plan.proxies])
             self.marker.done()
         return result
 
 
-def _interrupted(stop, message):
+def interrupted(stop, message):
     """Interrupted with ``message``, exiting as the signal behind ``stop`` calls for (130 Ctrl-C, 143 SIGTERM)."""
     error = Interrupted(str(message))
     error.exit_code = stopping.exit_code(stop)

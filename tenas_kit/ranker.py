@@ -78,7 +78,7 @@ def rank(plan, setup, config, texts, store, session, shard=None, reporter=None):
         first.setdefault(text, (cell, space.format(arch)))
     if shard is not None:
         index, count = shard
-        first = {k: c for k, c in first.items() if int(derive(0, _seed_name(space, c[0]))) % count == index}
+        first = {k: c for k, c in first.items() if int(derive(0, seed_name(space, c[0]))) % count == index}
     keys = _keys(plan, setup, config, first)
     known = store.read() if store is not None else {}
     missing = [job for job, key in keys.items() if key not in known]
@@ -97,7 +97,7 @@ def scored_cell(space, arch):
     return pick(arch) if pick is not None else arch
 
 
-def _seed_name(space, arch):
+def seed_name(space, arch):
     """What the weights of ``arch``'s networks are drawn from: its class key, so isomorphs share a seed."""
     key = getattr(space, "canonical", None)
     return key(arch) if key is not None else space.format(arch)
@@ -124,7 +124,7 @@ def _compute(plan, setup, config, first, missing, keys, store, known, session, r
         for text, p, repeat in missing:
             cell, asked = first[text]
             mask = plan.space.arch_to_mask(cell)
-            seed = derive(config.seed, plan.space.name, _seed_name(plan.space, cell))
+            seed = derive(config.seed, plan.space.name, seed_name(plan.space, cell))
             # Error messages name the cell scored, and the cell asked for when that is another isomorph.
             label = text if text == asked else f"{text} (scored for its isomorph {asked})"
             job = ScoreJob(setup, p, seed, 0, repeat, mask, [mask], [label], config.seed)

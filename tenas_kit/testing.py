@@ -78,7 +78,7 @@ class Harness:
         if isinstance(cell, str):
             scored = ranker.scored_cell(space, space.parse(cell))  # the ranker's own choice of cell and seed
             mask, data_seed = space.arch_to_mask(scored), config.seed
-            seed = derive(config.seed, space.name, ranker._seed_name(space, scored))
+            seed = derive(config.seed, space.name, ranker.seed_name(space, scored))
         else:
             mask = space.layout.full_mask() if cell is None else np.asarray(cell, dtype=bool)
             seed, data_seed = config.seed, None

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tenas_kit import arguments, plugins as pluginmod, stopping
 from tenas_kit.errors import TenasError, TenasRuntimeError
-from tenas_kit.lifecycle import _interrupted, require_something
+from tenas_kit.lifecycle import interrupted, require_something
 from tenas_kit.recipe import resolve
 
 EXPORTS = (".pt", ".onnx")
@@ -175,7 +175,7 @@ class Training:
                 raise
             run.save(checkpoint(trainer, position))
             done = run.epochs_done
-            raise _interrupted(stop, f"stopped in epoch {position.epoch + 1} after step {position.step} of "
+            raise interrupted(stop, f"stopped in epoch {position.epoch + 1} after step {position.step} of "
                                      f"{batches.steps()}; saved in '{run.path}.partial' ({done} finished "
                                      f"epoch{'s' * (done != 1)}): rerun the same command to resume.") from None
         run.finish(weights(trainer.network))
