@@ -28,7 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import machine_line  # noqa: E402
 from tenas_kit.pruner import Candidate, Decision, Measurement  # noqa: E402
-from tenas_kit.runfile import LIBVER, RunFile, partial_path  # noqa: E402
+from tenas_kit.runfile import RunFile, partial_path  # noqa: E402
+from tenas_kit.sealedfile import LIBVER  # noqa: E402
 
 # (mask shape, candidates per round): what the tenas pruner asks of each space
 SPACES = {"nb201": ((6, 5), [24, 18, 12]), "darts": ((2, 14, 8), [196, 112, 56])}

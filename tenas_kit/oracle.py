@@ -35,8 +35,8 @@ class Oracle(Protocol):
     def measure(self, space, arch: str, metric: str, seed: int) -> float:
         """The accuracy (higher is better) of the cell ``arch`` (the space's text of it; ``space`` is the
         SearchSpace) on ``metric``. ``seed`` is the search's: an oracle that trains draws from it. Runs in an
-        executor's job, in any process; it may take hours, and raising stops the search with every answer
-        before it kept."""
+        executor's job, in any process, with PyTorch on one thread as a scoring job (the job holds it); it may
+        take hours, and raising stops the search with every answer before it kept."""
 
 
 @contract.values(Oracle)

@@ -17,20 +17,16 @@ attribute ``queries_done`` counting them: a resumed run never asks again. The
 file gets its final name once the last query is answered. A run without
 queries holds none of these.
 
-Every value is checksummed (format 3): the file uses HDF5's checksummed
-metadata (superblock, object headers with their attributes, heaps: file format
-1.8), every dataset is chunked with fletcher32 and carries the sha256 of its
-contents in its header, text is stored as fixed-length UTF-8 (variable-length
-strings live in HDF5's global heap, which has no checksum), and the root
-attribute ``sha256`` covers the JSON and text attributes. ``read`` validates
-format, version, dtypes and shapes before it reads a value and refuses a file
-whose checksums fail; files of versions 1 and 2 have none and are read with a
-warning.
+Every value is checksummed (format 3) as ``sealedfile`` writes it: HDF5's
+checksummed metadata, fletcher32 and a sha256 on every dataset, text as
+fixed-length UTF-8, and the root attribute ``sha256`` over the JSON and text
+attributes (``SEALED``). ``read`` validates format, version, dtypes and shapes
+before it reads a value and refuses a file whose checksums fail; files of
+versions 1 and 2 have none and are read with a warning.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -45,15 +41,14 @@ from tenas_kit.atomicfile import write_atomically
 from tenas_kit.errors import TenasError, TenasRuntimeError
 from tenas_kit.cli.exits import one_line
 from tenas_kit.scorestore import warn
+from tenas_kit.sealedfile import (LIBVER, UNREADABLE, Damaged, damaged, digest, plain, put, read_dataset, seal,
+                                  set_text, utf8)
 
 FORMAT = "tenas-kit run"
 # 2: each round records the ops it pruned by name (``rounds/NNN/pruned``). Version 1 files read as before.
 # 3: checksums (see above); labels and text attributes fixed-length UTF-8. Versions 1 and 2 read with a warning.
 FORMAT_VERSION = 3
-# File format 1.8: checksummed superblock, object headers (attributes included) and heaps. Not 1.10,
-# whose superblock marks a file open for writing until it is closed: after a kill -9 the partial run
-# could then be neither resumed nor read without h5clear.
-LIBVER = ("v108", "v108")
+CHECKSUMMED = 3  # the first version whose values carry checksums
 # The attributes ``sha256`` covers: what describes the run. The counters (rounds_done, complete,
 # interrupted) change as it runs and ``created`` differs between identical runs; HDF5's own
 # object-header checksums cover those.
@@ -106,16 +101,16 @@ class RunFile:
         image = io.BytesIO()
         handle = h5py.File(image, "w", libver=LIBVER)
         attrs = handle.attrs
-        _set_text(attrs, format=FORMAT, config=json.dumps(config), settings=json.dumps(settings),
-                  versions=json.dumps(versions()), data=description, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        set_text(attrs, format=FORMAT, config=json.dumps(config), settings=json.dumps(settings),
+                 versions=json.dumps(versions()), data=description, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         attrs["format_version"] = FORMAT_VERSION
         attrs["rounds_done"] = 0
         attrs["complete"] = False
         attrs["interrupted"] = False
         if queries is not None:
-            _set_text(attrs, queries=json.dumps(queries))
+            set_text(attrs, queries=json.dumps(queries))
             attrs["queries_done"] = 0
-        _seal(attrs)
+        seal(attrs, SEALED)
         handle.create_group("rounds")
         run = cls(handle, image, path)
         try:
@@ -139,7 +134,7 @@ class RunFile:
                 _verify(handle, partial, int(handle.attrs["rounds_done"]), "delete it to start over")
             try:
                 stored = json.loads(handle.attrs.get("config", "null"))  # attributes are parsed, never evaluated
-                asked = json.loads(_plain(handle.attrs.get("queries", b"null")))
+                asked = json.loads(plain(handle.attrs.get("queries", b"null")))
             except ValueError:
                 stored = asked = None
         except TenasError:
@@ -189,19 +184,19 @@ class RunFile:
     def write_round(self, index, mask, candidates, measurements, decision, seconds):
         group = self.h5["rounds"].create_group(f"{index:03d}")
         group.attrs["seconds"] = seconds
-        _put(group, "mask_before", mask)
-        _put(group, "mask_after", decision.mask)
+        put(group, "mask_before", mask)
+        put(group, "mask_after", decision.mask)
         width = max(len(c.key) for c in candidates)
-        _put(group, "keys", np.array([list(c.key) + [-1] * (width - len(c.key)) for c in candidates]))
-        _put(group, "labels", _utf8([c.label for c in candidates]))
-        _put(group, "pruned", _utf8(decision.pruned_labels(candidates)))
+        put(group, "keys", np.array([list(c.key) + [-1] * (width - len(c.key)) for c in candidates]))
+        put(group, "labels", utf8([c.label for c in candidates]))
+        put(group, "pruned", utf8(decision.pruned_labels(candidates)))
         for m in measurements:
             sub = group.create_group(f"proxies/{m.proxy}")
-            _put(sub, "base", m.base)
-            _put(sub, "values", m.values)
+            put(sub, "base", m.base)
+            put(sub, "values", m.values)
             sub.attrs["weight"], sub.attrs["higher_is_better"] = m.weight, m.higher_is_better
         for name, column in decision.columns.items():
-            _put(group, f"columns/{name}", column)
+            put(group, f"columns/{name}", column)
         self.h5.attrs["rounds_done"] = index + 1
         self._commit(kept=index)
 
@@ -219,12 +214,12 @@ class RunFile:
         if "final" in self.h5:  # a kill between committing and renaming left a finished partial
             del self.h5["final"]
         final = self.h5.create_group("final")
-        _put(final, "mask", mask)
+        put(final, "mask", mask)
         for m in measurements:
-            _put(final, f"proxies/{m.proxy}/base", m.base)
+            put(final, f"proxies/{m.proxy}/base", m.base)
         if self.spends_queries:
-            _set_text(self.h5.attrs, searched=arch)
-            _seal(self.h5.attrs)
+            set_text(self.h5.attrs, searched=arch)
+            seal(self.h5.attrs, SEALED)
             self._commit(kept=self.rounds_done)
             return
         self.conclude(arch)
@@ -234,8 +229,8 @@ class RunFile:
         if "queries" not in self.h5:
             return []
         group = self.h5["queries"]
-        return [(_plain(a), float(v), float(t)) for a, v, t in zip(group["arch"][()], group["answer"][()],
-                                                                   group["seconds"][()])]
+        return [(plain(a), float(v), float(t)) for a, v, t in zip(group["arch"][()], group["answer"][()],
+                                                                  group["seconds"][()])]
 
     def write_answer(self, arch, value, seconds):
         """Record one answer, committed at once: an oracle may have trained for hours to give it."""
@@ -243,17 +238,17 @@ class RunFile:
         if "queries" in self.h5:
             del self.h5["queries"]
         group = self.h5.create_group("queries")
-        _put(group, "arch", _utf8([a for a, _, _ in answered]))
-        _put(group, "answer", np.array([v for _, v, _ in answered], dtype=float))
-        _put(group, "seconds", np.array([t for _, _, t in answered], dtype=float))
+        put(group, "arch", utf8([a for a, _, _ in answered]))
+        put(group, "answer", np.array([v for _, v, _ in answered], dtype=float))
+        put(group, "seconds", np.array([t for _, _, t in answered], dtype=float))
         self.h5.attrs["queries_done"] = len(answered)
         self._commit(kept=self.rounds_done)
 
     def conclude(self, arch):
         """The run's result ``arch``: the file is complete and takes its final name."""
-        _set_text(self.h5.attrs, architecture=arch)
+        set_text(self.h5.attrs, architecture=arch)
         self.h5.attrs["complete"] = True
-        _seal(self.h5.attrs)
+        seal(self.h5.attrs, SEALED)
         self._commit(kept=self.rounds_done)
         self.close()
         try:
@@ -281,7 +276,7 @@ def read(path):
         raise TenasRuntimeError(f"'{path}' is not an HDF5 file; give a run file written by tenaskit run.") from None
     with handle:
         try:
-            kind = _plain(dict(handle.attrs).get("format"))  # all of them: a damaged index must not read as absent
+            kind = plain(dict(handle.attrs).get("format"))  # all of them: a damaged index must not read as absent
         except UNREADABLE as exc:
             raise _damaged(path, exc, "run its command again with another --out") from None
         if kind != FORMAT:
@@ -307,16 +302,8 @@ def check_version(handle, path):
     return version
 
 
-# What h5py raises on bytes that do not hold what they declare: a failed checksum, a broken index.
-UNREADABLE = (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError)
-
-
-class Damaged(ValueError):
-    """The file is not what a run file of its version must be; the message says where."""
-
-
 def _damaged(path, exc, way_out):
-    return TenasRuntimeError(f"run file '{path}' is damaged ({one_line(exc)}); {way_out}.")
+    return damaged("run file", path, exc, way_out)
 
 
 def _verify(handle, path, rounds=None, way_out="run its command again with another --out"):
@@ -325,16 +312,13 @@ def _verify(handle, path, rounds=None, way_out="run its command again with anoth
     try:
         return _read_run(handle, version, os.path.getsize(path), rounds)
     except UNREADABLE as exc:
-        reason = exc
-        if isinstance(exc, OSError) and "filter returned failure" in str(exc):
-            reason = "a dataset fails its fletcher32 checksum"
-        raise _damaged(path, reason, way_out) from None
+        raise _damaged(path, exc, way_out) from None
 
 
 def _read_run(handle, version, size, rounds=None):
     attrs = handle.attrs
-    out = {key: _plain(attrs[key]) for key in attrs}
-    if version >= 3 and out.get("sha256") != _digest(out):
+    out = {key: plain(attrs[key]) for key in attrs}
+    if version >= CHECKSUMMED and out.get("sha256") != digest(out, SEALED):
         raise Damaged("its attributes fail their sha256 checksum")
     for key in ("config", "settings", "versions"):
         if not isinstance(out.get(key), str):
@@ -385,7 +369,7 @@ def _read_answers(handle, version, size, done):
             raise Damaged(f"it declares {int(done)} queries answered but holds none")
         return []
     group = handle["queries"]
-    archs = [_plain(a) for a in _array(group, "arch", "text", version, size, ndim=1)]
+    archs = [plain(a) for a in _array(group, "arch", "text", version, size, ndim=1)]
     values = [_array(group, name, "f", version, size, ndim=1) for name in ("answer", "seconds")]
     if not len(archs) == len(values[0]) == len(values[1]) == int(done):
         raise Damaged(f"it declares {int(done)} queries answered but holds {len(archs)}")
@@ -406,7 +390,7 @@ def _read_everything(handle, version, size):
 
 
 def _read_round(group, version, size):
-    labels = [_plain(s) for s in _array(group, "labels", "text", version, size, ndim=1)]
+    labels = [plain(s) for s in _array(group, "labels", "text", version, size, ndim=1)]
     count = len(labels)
     proxies = {}
     for name in group["proxies"]:
@@ -422,7 +406,7 @@ def _read_round(group, version, size):
             raise Damaged(f"column '{name}' of '{group.name}' has {len(column)} entries for {count} candidates")
     pruned = None  # version 1 did not record them
     if "pruned" in group or version >= 2:
-        pruned = [_plain(s) for s in _array(group, "pruned", "text", version, size, ndim=1)]
+        pruned = [plain(s) for s in _array(group, "pruned", "text", version, size, ndim=1)]
     return {
         "seconds": float(group.attrs["seconds"]),
         "labels": labels,
@@ -434,79 +418,5 @@ def _read_round(group, version, size):
 
 
 def _array(group, name, kinds, version, size, ndim=None):
-    """A dataset's values once its type, shape and stored bytes are what this version writes, and
-    before anything is allocated from its declared shape."""
-    ds = group.get(name)
-    if not isinstance(ds, h5py.Dataset):
-        raise Damaged(f"'{group.name}/{name}' is missing or not a dataset")
-    dtype = ds.dtype
-    if kinds == "text":  # fixed-length UTF-8 from version 3, variable-length strings before
-        fits = dtype.kind == "S" if version >= 3 else h5py.check_string_dtype(dtype) is not None
-    else:
-        fits = dtype.kind in kinds and h5py.check_vlen_dtype(dtype) is None and h5py.check_ref_dtype(dtype) is None
-    if not fits:
-        raise Damaged(f"'{ds.name}' holds {dtype}, not {'text' if kinds == 'text' else 'numbers'}")
-    if ds.shape is None or (ndim is not None and len(ds.shape) != ndim):
-        raise Damaged(f"'{ds.name}' has shape {ds.shape}, not {ndim} dimensions")
-    declared = ds.size * (dtype.itemsize if dtype.kind != "O" else 16)
-    if declared > size:
-        raise Damaged(f"'{ds.name}' declares {ds.shape} entries, more than the file's {size} bytes hold")
-    if version >= 3 and (not ds.fletcher32 or ds.chunks is None):
-        raise Damaged(f"'{ds.name}' has no checksum")
-    if dtype.kind != "O" and ds.id.get_storage_size() < declared:
-        raise Damaged(f"'{ds.name}' declares {ds.shape} entries but stores fewer bytes")
-    values = ds[()]
-    # fletcher32 covers a chunk's bytes, not HDF5's index of where the chunks are (file format 1.8 has no
-    # checksum on it): a damaged index can point at zeroed space, whose fletcher32 holds, or lose a chunk,
-    # which then reads as fill values. The digest covers what was read, wherever it came from.
-    if version >= 3 and _plain(ds.attrs.get("sha256")) != _data_digest(values):
-        raise Damaged(f"'{ds.name}' fails its sha256 checksum")
-    return values
-
-
-def _plain(value):
-    """An attribute or label as Python text where it is text (fixed-length UTF-8 from version 3)."""
-    if isinstance(value, (bytes, np.bytes_)):
-        return bytes(value).decode("utf-8")
-    return value
-
-
-def _utf8(texts):
-    """Text as a fixed-length UTF-8 array: stored in the dataset's own chunks, under its checksum."""
-    encoded = [t.encode("utf-8") for t in texts]
-    return np.array(encoded, dtype=f"S{max([1] + [len(e) for e in encoded])}")
-
-
-def _put(group, name, data):
-    """A chunked dataset with a fletcher32 checksum (an empty one needs an extendable shape to be chunked)."""
-    data = np.atleast_1d(np.asarray(data))
-    chunks = tuple(max(1, n) for n in data.shape)
-    maxshape = None if all(data.shape) else (None,) * data.ndim
-    dataset = group.create_dataset(name, data=data, chunks=chunks, maxshape=maxshape, fletcher32=True)
-    dataset.attrs["sha256"] = np.bytes_(_data_digest(data).encode())
-
-
-def _data_digest(array):
-    """What a dataset holds, hashed: its type, shape and bytes. Kept in the dataset's (checksummed) header."""
-    array = np.ascontiguousarray(array)
-    return hashlib.sha256(f"{array.dtype.str}{array.shape}".encode() + array.tobytes()).hexdigest()
-
-
-def _set_text(attrs, **texts):
-    """Fixed-length UTF-8 attributes: stored in the object header, under its checksum."""
-    for name, text in texts.items():
-        attrs[name] = np.bytes_(text.encode("utf-8"))
-
-
-def _digest(values):
-    """The sha256 of the SEALED attributes, as text: what ``read`` compares with the stored ``sha256``."""
-    sealed = {}
-    for name in SEALED:
-        if name in values:
-            value = _plain(values[name])
-            sealed[name] = value.item() if isinstance(value, np.generic) else value
-    return hashlib.sha256(json.dumps(sealed, sort_keys=True).encode()).hexdigest()
-
-
-def _seal(attrs):
-    _set_text(attrs, sha256=_digest({name: attrs[name] for name in SEALED if name in attrs}))
+    """A dataset read as the file's version wrote it: versions before 3, unchecksummed, variable-length text."""
+    return read_dataset(group, name, kinds, size, ndim, checksummed=version >= CHECKSUMMED)

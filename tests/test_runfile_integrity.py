@@ -20,7 +20,8 @@ import tenas_kit
 from conftest import call
 from tenas_kit import SearchConfig
 from tenas_kit.errors import TenasError, TenasRuntimeError
-from tenas_kit.runfile import FORMAT_VERSION, RunFile, _data_digest, partial_path, read
+from tenas_kit.runfile import FORMAT_VERSION, RunFile, partial_path, read
+from tenas_kit.sealedfile import data_digest
 
 SMALL = {"batch_size": 6, "region_samples": 64}
 
@@ -230,7 +231,7 @@ def replace(name, **spec):
         del h5[name]
         dataset = h5.create_dataset(name, **spec)
         if "data" in spec:
-            dataset.attrs["sha256"] = np.bytes_(_data_digest(dataset[()]).encode())
+            dataset.attrs["sha256"] = np.bytes_(data_digest(dataset[()]).encode())
     return change
 
 

@@ -4,11 +4,11 @@ Written as run files are (``tenas_kit.runfile``): ``NAME.partial`` while the
 run goes on, renamed to ``NAME`` after the last epoch; committed whole after
 every epoch (and when a stop signal arrives) through a temporary file that is
 fsynced and renamed over it, so a kill at any moment leaves the last commit,
-readable and resumable. The same checksums: HDF5 file format 1.8 (checksummed
-metadata), every dataset chunked with fletcher32 and the sha256 of its contents
-in its header, the attributes that describe the run under one sha256. The file
-is built afresh for every commit, so a long run's file does not grow with the
-checkpoints it replaced.
+readable and resumable. The same checksums (``tenas_kit.sealedfile``): HDF5
+file format 1.8 (checksummed metadata), every dataset chunked with fletcher32
+and the sha256 of its contents in its header, the attributes that describe the
+run (``SEALED``) under one sha256. The file is built afresh for every commit,
+so a long run's file does not grow with the checkpoints it replaced.
 
 Layout (format ``tenas-kit train``, version 1):
 
@@ -35,12 +35,14 @@ import numpy as np
 
 from tenas_kit.atomicfile import write_atomically
 from tenas_kit.errors import TenasError, TenasRuntimeError
-from tenas_kit.runfile import (LIBVER, UNREADABLE, Damaged, _array, _damaged, _digest, _plain, _put, _seal, _set_text,
-                               partial_path, versions)
+from tenas_kit.runfile import partial_path, versions
+from tenas_kit.sealedfile import LIBVER, UNREADABLE, Damaged, damaged, digest, plain, put, read_dataset, seal, set_text
 
 FORMAT = "tenas-kit train"
 FORMAT_VERSION = 1
-CHECKSUMMED = 3  # datasets are written, and checked, as run files of version 3 write theirs
+# The attributes ``sha256`` covers: what describes the run. The counters change as it runs, ``created`` between
+# identical runs; HDF5's object-header checksums cover those.
+SEALED = ("format", "format_version", "config", "settings", "versions", "data", "architecture")
 COLUMNS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "drop_path", "seconds",
            "images_per_second", "data_share")
 TIMINGS = frozenset({"created", "seconds", "images_per_second", "data_share"})  # differ between identical runs
@@ -106,16 +108,16 @@ class TrainFile:
     def _commit(self, kept=0, interrupted=False, complete=False):
         image = io.BytesIO()
         with h5py.File(image, "w", libver=LIBVER) as h5:
-            _set_text(h5.attrs, **{k: v for k, v in self.attrs.items() if k != "format_version"})
+            set_text(h5.attrs, **{k: v for k, v in self.attrs.items() if k != "format_version"})
             h5.attrs["format_version"] = FORMAT_VERSION
             h5.attrs["epochs_done"] = self.epochs_done
             h5.attrs["complete"], h5.attrs["interrupted"] = complete, interrupted
-            _seal(h5.attrs)
+            seal(h5.attrs, SEALED)
             epochs = h5.create_group("epochs")
             for column in COLUMNS:
-                _put(epochs, column, np.array(self.history[column], dtype=np.float64))
+                put(epochs, column, np.array(self.history[column], dtype=np.float64))
             if self.checkpoint is not None:
-                _put(h5, "checkpoint", np.frombuffer(self.checkpoint, dtype=np.uint8))
+                put(h5, "checkpoint", np.frombuffer(self.checkpoint, dtype=np.uint8))
         try:
             write_atomically(partial_path(self.path), image.getvalue())
         except OSError as exc:
@@ -156,8 +158,8 @@ def is_train_file(path):
     """Whether ``path`` is an HDF5 file that says it is a training file (anything else: False)."""
     try:
         with h5py.File(path, "r") as handle:
-            return _plain(handle.attrs.get("format")) == FORMAT
-    except (OSError, *UNREADABLE):
+            return plain(handle.attrs.get("format")) == FORMAT
+    except UNREADABLE:
         return False
 
 
@@ -170,33 +172,32 @@ def read(path, checkpoint=False, way_out="train again with another --out"):
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
-        raise _damaged(path, f"not an HDF5 file that opens: {exc}", way_out) from None
+        raise damaged("training file", path, f"not an HDF5 file that opens: {exc}", way_out) from None
     with handle:
         try:
             return _read(handle, path, checkpoint)
         except UNREADABLE as exc:
-            reason = "a dataset fails its fletcher32 checksum" if "filter returned failure" in str(exc) else exc
-            raise _damaged(path, reason, way_out) from None
+            raise damaged("training file", path, exc, way_out) from None
 
 
 def _read(handle, path, checkpoint):
-    out = {key: _plain(value) for key, value in handle.attrs.items()}
+    out = {key: plain(value) for key, value in handle.attrs.items()}
     if out.get("format") != FORMAT:
         raise TenasError(f"'{path}' is not a tenas-kit training file; give a file written by tenaskit train.")
     if out.get("format_version") != FORMAT_VERSION:
         raise TenasRuntimeError(f"training file '{path}' has format version {out.get('format_version')!r}; this "
                                 f"tenas-kit reads version {FORMAT_VERSION}: use the tenas-kit that wrote it.")
-    if out.get("sha256") != _digest(out):
+    if out.get("sha256") != digest(out, SEALED):
         raise Damaged("its attributes fail their sha256 checksum")
     for key in ("config", "settings", "versions"):
         out[key] = json.loads(out[key])  # JSON text: parsed, never evaluated
         if not isinstance(out[key], dict):
             raise Damaged(f"attribute '{key}' is not a JSON object")
     size = os.path.getsize(path)
-    out["epochs"] = {column: _array(handle["epochs"], column, "f", CHECKSUMMED, size, ndim=1) for column in COLUMNS}
+    out["epochs"] = {column: read_dataset(handle["epochs"], column, "f", size, ndim=1) for column in COLUMNS}
     if any(len(values) != int(out["epochs_done"]) for values in out["epochs"].values()):
         raise Damaged(f"it declares {int(out['epochs_done'])} epochs done but holds other counts")
     if checkpoint:
         held = "checkpoint" in handle
-        out["checkpoint"] = _array(handle, "checkpoint", "u", CHECKSUMMED, size).tobytes() if held else None
+        out["checkpoint"] = read_dataset(handle, "checkpoint", "u", size).tobytes() if held else None
     return out
