@@ -1,10 +1,15 @@
-"""The executor contract: where scoring jobs run.
+"""The executor contract: where jobs run.
 
 The search loop and the batch ranker hand jobs to an executor session and take
 results back as they finish; neither knows whether a job ran in this process,
 in a local pool or on another machine. A job is a small picklable callable
-(``tenas_kit.jobs.ScoreJob``): it names its data instead of carrying it, and
-computes the same number wherever it runs.
+that takes no arguments: it names its data instead of carrying it, and
+computes the same result wherever it runs. An executor runs it by calling it,
+whatever its type: a scoring job (``tenas_kit.jobs.ScoreJob``) or any other,
+such as an oracle's question (``tenas_kit.queries.OracleJob``). A scoring job
+also carries ``setup`` (a ``tenas_kit.jobs.Setup``), which an executor may read
+to batch the jobs of one search or to send its images to other machines; a
+job without it is run as it is.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ class Session(Protocol):
     """Jobs in flight on one executor, from ``open`` to ``close``."""
 
     def submit(self, job: Callable[[], Any]) -> Any:
-        """Queue ``job``; returns a handle, hashable, that ``completed`` yields back."""
+        """Queue ``job``, any picklable callable of no arguments; returns a handle, hashable, that ``completed``
+        yields back."""
 
     def completed(self, handles: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
         """``(handle, job())`` for each handle as its job finishes, in any order; a job's exception is raised here."""

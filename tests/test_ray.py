@@ -325,3 +325,20 @@ def test_a_search_through_the_cluster_finds_what_the_process_executor_finds(clus
         for name in a["proxies"]:
             np.testing.assert_array_equal(a["proxies"][name]["base"], b["proxies"][name]["base"])
             np.testing.assert_array_equal(a["proxies"][name]["values"], b["proxies"][name]["values"])
+
+
+@needs_ray
+def test_a_search_with_queries_asks_the_oracle_on_the_cluster_as_the_serial_executor_does(cluster, workdir):
+    # The oracle's questions are jobs on the session that scores, though not scoring jobs; two at a time,
+    # so that two are in flight together.
+    search = ["run", "--space", "nb201", "--proxies", "params", "--data", "imgs", "--repeats", "1", "--seed", "1",
+              "--queries", "3", "--query-batch", "2", "--oracle", "nb201:cifar10"]
+    serial = run(workdir, *search, "--out", "queries-serial.h5", "--executor", "serial")
+    assert serial.returncode == 0, serial.stderr
+    through = run(workdir, *search, "--out", "queries-ray.h5", "--executor", "ray", "--ray-address", cluster.address)
+    assert through.returncode == 0, through.stderr
+    serial, through = read(workdir / "queries-serial.h5"), read(workdir / "queries-ray.h5")
+    assert len(serial["answers"]) == 3
+    asked = [[(a["arch"], a["answer"]) for a in done["answers"]] for done in (serial, through)]
+    assert asked[0] == asked[1]
+    assert through["architecture"] == serial["architecture"]

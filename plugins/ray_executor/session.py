@@ -1,6 +1,7 @@
 """A session on Ray: jobs go out as Ray tasks, a bounded number at a time, and come back as they finish.
 
-The driver (this process) stays the only writer of the score store and the run files: workers return
+A job is any picklable callable the session is given (a scoring job, an oracle's question); a worker calls
+it. The driver (this process) stays the only writer of the score store and the run files: workers return
 numbers, and the ranker or the search loop commits them here. Jobs wait on the driver until a slot in the
 window is free, so the cluster's queue and the driver's table of tasks in flight stay the same size however
 many jobs a ranking has. Consecutive jobs travel together in one task once their cost is known, so that a
@@ -135,6 +136,13 @@ def _versions(text):
     return _first_line(text)
 
 
+def _setup(job):
+    """The ``tenas_kit.jobs.Setup`` a scoring job shares with the others of its search, or None for any other
+    job. Jobs of one setup cost alike, so they travel together once their cost is known, with the images it
+    names; any other job (an oracle's question may take hours) travels alone, as an opaque callable."""
+    return getattr(job, "setup", None)
+
+
 class RaySession:
     def __init__(self, ray, options, device, owned):
         self.ray, self.owned = ray, owned
@@ -146,8 +154,8 @@ class RaySession:
                                     "score on --device cpu.")
         self.cpus = max(1, int(resources.get("GPU" if gpus else "CPU", 1)))
         self.window = options.get("ray_window") or SPREAD * self.cpus
-        self.task = ray.remote(worker.score).options(num_cpus=1, num_gpus=gpus, max_retries=RETRIES,
-                                                     retry_exceptions=False, name="tenaskit-score")
+        self.task = ray.remote(worker.run).options(num_cpus=1, num_gpus=gpus, max_retries=RETRIES,
+                                                   retry_exceptions=False, name="tenaskit-score")
         self.versions = worker.versions()
         self.queue = collections.deque()  # jobs not yet sent
         self.running = {}  # ObjectRef -> the jobs of that task
@@ -172,8 +180,9 @@ class RaySession:
             for ref in ready:
                 chunk = self.running.pop(ref)
                 values, seconds = self._interruptible(self._result, ref)
-                cost = seconds / len(chunk)
-                self.job_seconds = cost if self.job_seconds is None else 0.8 * self.job_seconds + 0.2 * cost
+                if _setup(chunk[0]) is not None:
+                    cost = seconds / len(chunk)
+                    self.job_seconds = cost if self.job_seconds is None else 0.8 * self.job_seconds + 0.2 * cost
                 for job, value in zip(chunk, values):
                     if job in wanted:
                         wanted.discard(job)
@@ -213,10 +222,10 @@ class RaySession:
 
     def _dispatch(self):
         while self.queue and len(self.running) < self.window:
-            size = self._chunk_size()
-            setup = self.queue[0].setup
-            chunk = []
-            while self.queue and len(chunk) < size and self.queue[0].setup is setup:
+            setup = _setup(self.queue[0])
+            size = 1 if setup is None else self._chunk_size()
+            chunk = [self.queue.popleft()]
+            while self.queue and len(chunk) < size and _setup(self.queue[0]) is setup:
                 chunk.append(self.queue.popleft())
             ref = self.task.remote(self.versions, worker.dumps(chunk), self._images(setup))
             self.running[ref] = chunk
@@ -231,7 +240,7 @@ class RaySession:
     def _images(self, setup):
         """The object-store reference of the images ``setup`` names, put there once per session; None when
         the workers open --data themselves."""
-        if self.shared_data or not setup.data:
+        if self.shared_data or setup is None or not setup.data:
             return None
         if setup.data not in self.images:
             images = jobs.images_of(setup)

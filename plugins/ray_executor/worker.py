@@ -1,7 +1,7 @@
-"""What runs on a Ray worker: a chunk of scoring jobs, and the images that travel to it.
+"""What runs on a Ray worker: a chunk of jobs, and the images that travel to it.
 
 Imported by the driver's session and, by name, by every worker that runs a task. Plain Python: the session
-makes ``score`` a Ray task, and torch is imported only where images or versions need it.
+makes ``run`` a Ray task, and torch is imported only where images or versions need it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ def versions():
     return {"tenas-kit": tenas_kit.__version__, "torch": torch.__version__}
 
 
-def score(expected, payload, images=None):
-    """Run the pickled chunk of jobs ``payload``; returns ``(values per job, seconds spent)``.
+def run(expected, payload, images=None):
+    """Call each job of the pickled chunk ``payload``; returns ``(values per job, seconds spent)``.
 
     ``expected`` is the driver's ``versions()``: it is checked before the jobs are unpickled, since another
     tenas-kit may not even read them. ``images``: the driver's images (a TravellingImages resolved from the
@@ -42,7 +42,7 @@ def score(expected, payload, images=None):
     if images is not None:
         jobs.provide_images(images.fingerprint, images)
     started = time.perf_counter()
-    values = [jobs.run(job) for job in chunk]
+    values = [job() for job in chunk]
     return values, time.perf_counter() - started
 
 
