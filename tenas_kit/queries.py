@@ -1,12 +1,16 @@
 """A search that spends queries: after pruning, an oracle measures a few cells and the best answer wins.
 
-The strategy is a ranker-guided local search (docs/decisions.md says why this one). The pruning's cell is
-asked first; then, step by step, the cells one edit away (``SearchSpace.neighbours``) from the best cell
-answered so far are ordered, and the first ``batch`` of them asked. The order is the training-free rule's
-(the run's proxies, scored through the score store and the executor as ``rank`` scores) until the answers
-are enough for the ranker to learn from (``Ranker.min_labels``); from then on the ranker, refitted to every
-answer, orders them. A better answer moves the search to that cell's neighbours; once the best cell's
-neighbours are all answered, the next best's are taken. Cells isomorphic to an answered one are not asked.
+The strategy is a pattern search over the space's edits (docs/decisions.md says why this one). The pruning's
+cell is asked first; then, step by step, the cells one edit away (``SearchSpace.neighbours``) from the best
+cell answered so far (the centre) are ordered and the first ``batch`` of them asked. The order has two
+sources. The model's: the training-free rule's (the run's proxies, scored through the score store and the
+executor as ``rank`` scores) until the answers are enough for the ranker to learn from
+(``Ranker.min_labels``), then the ranker's, refitted to every answer. And the edits' (``_pattern``): an edit
+changes one part of the cell (an edge's op, a coordinate); the other choices of the coordinate whose change
+made the centre the best come first, then the model's favourite change of every coordinate not yet tried
+from the centre, then the rest, the coordinates whose changes moved the answer most first. A better answer
+moves the search to that cell; once the best cell's neighbours are all answered, the next best's are taken.
+Cells isomorphic to an answered one are not asked.
 
 Which cells are asked depends only on which were answered, not on the order answers arrived in, so a
 batch on a pool of workers asks what a serial executor asks. Each answer is committed to the run file as it
@@ -23,7 +27,7 @@ import numpy as np
 
 from tenas_kit.errors import TenasError, TenasRuntimeError
 
-STRATEGY = "local"  # recorded with the run: another strategy would ask other cells
+STRATEGY = "pattern"  # recorded with the run: another strategy would ask other cells
 
 
 @dataclass(frozen=True)
@@ -118,8 +122,51 @@ def _next(plan, setup, config, session, store, answered, plan_budget, wanted):
                 pool.append(space.format(arch))
         if pool:
             order = _order(plan, setup, config, session, store, pool, answered, plan_budget.ranker)
-            return [pool[i] for i in order[:wanted]]
+            return _pattern(space, centre, answered, [pool[i] for i in order])[:wanted]
     return []
+
+
+def _pattern(space, centre, answered, ranked):
+    """``ranked`` (the centre's unasked neighbours, most promising first) in the order a pattern search asks
+    them: first the other choices of the coordinate whose change made the centre the best answer, then the
+    most promising change of each coordinate not yet tried from the centre, then the rest. A coordinate is
+    the part of the cell an edit changes (the supernet's edges whose ops differ, ``arch_to_mask``)."""
+    where = _coordinates(space, centre)
+    near = {}  # isomorphism class -> the centre's neighbour in it, whose coordinate is one edit
+    for arch in space.neighbours(space.parse(centre)):
+        near.setdefault(_class(space, arch), arch)
+    effect, before, paid = {}, True, None  # ``paid``: the coordinate of the best answer before the centre's
+    for text in answered:  # in the order answered
+        before = before and text != centre
+        arch = near.get(_class(space, text))
+        if arch is not None:
+            coordinate, change = where(arch), abs(answered[text] - answered[centre])
+            effect[coordinate] = max(effect.get(coordinate, change), change)
+            if before and (paid is None or answered[text] > answered[paid[1]]):
+                paid = coordinate, text
+    paid = paid[0] if paid is not None else None
+    first, once, rest, opened = [], [], [], set()
+    for text in ranked:
+        coordinate = where(space.parse(text))
+        if coordinate == paid:
+            first.append(text)
+        elif coordinate not in effect and coordinate not in opened:
+            opened.add(coordinate)
+            once.append(text)
+        else:
+            rest.append(text)
+    rest.sort(key=lambda text: -effect.get(where(space.parse(text)), 0.0))  # stable: the ranker's order within
+    return first + once + rest
+
+
+def _coordinates(space, centre):
+    """A function giving, for a cell, the supernet edges (mask rows) where its ops differ from ``centre``'s."""
+    base = space.arch_to_mask(space.parse(centre))
+
+    def where(arch):
+        return tuple(map(tuple, np.argwhere((space.arch_to_mask(arch) != base).any(axis=-1))))
+
+    return where
 
 
 def _order(plan, setup, config, session, store, pool, answered, ranker_obj):
@@ -158,6 +205,7 @@ class OracleJob:
 
     def __call__(self):
         from tenas_kit import plugins
+        from tenas_kit.nn.switches import THREADS
         from tenas_kit.oracle import choose
 
         key = (self.plugins, self.spec, self.space)
@@ -170,7 +218,10 @@ class OracleJob:
             given = {}
             if getattr(chosen.oracle, "uses_data", False):
                 given = {"data": self.data, "dataset": self.dataset, "options": dict(self.options)}
-            return chosen.oracle.measure(space, self.arch, chosen.metric, self.seed, **given)
+            # One thread, as a scoring job holds: workers side by side then share the cores instead of each
+            # taking all of them, and an oracle that trains answers the same bits for any --workers.
+            with THREADS.held(1):
+                return chosen.oracle.measure(space, self.arch, chosen.metric, self.seed, **given)
         except TenasError as exc:
             raise TenasRuntimeError(f"oracle '{self.spec}' failed on {self.arch}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - a plugin's failure, however it fails, is one line naming the cell
