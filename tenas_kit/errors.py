@@ -48,3 +48,8 @@ def unknown(kind, name, choices):
     known = ", ".join(sorted(choices)) or "none registered"
     suggestion = f" Did you mean '{hint}'?" if hint else ""
     return TenasError(f"unknown {kind} '{name}'.{suggestion} Known: {known}.")
+
+
+def one_line(text):
+    """Messages from libraries may span lines; an error is shown on exactly one."""
+    return " ".join(str(text).split())

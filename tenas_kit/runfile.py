@@ -38,8 +38,7 @@ import h5py
 import numpy as np
 
 from tenas_kit.atomicfile import write_atomically
-from tenas_kit.errors import TenasError, TenasRuntimeError
-from tenas_kit.cli.exits import one_line
+from tenas_kit.errors import TenasError, TenasRuntimeError, one_line
 from tenas_kit.scorestore import warn
 from tenas_kit.sealedfile import (LIBVER, UNREADABLE, Damaged, damaged, digest, plain, put, read_dataset, seal,
                                   set_text, utf8)

@@ -22,8 +22,7 @@ import json
 import h5py
 import numpy as np
 
-from tenas_kit.cli.exits import one_line
-from tenas_kit.errors import TenasRuntimeError
+from tenas_kit.errors import TenasRuntimeError, one_line
 
 # File format 1.8: checksummed superblock, object headers (attributes included) and heaps. Not 1.10,
 # whose superblock marks a file open for writing until it is closed: after a kill -9 a partial file

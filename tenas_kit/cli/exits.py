@@ -20,7 +20,7 @@ import traceback
 import click
 
 from tenas_kit import stopping
-from tenas_kit.errors import Interrupted, PluginFailure, TenasError
+from tenas_kit.errors import Interrupted, PluginFailure, TenasError, one_line
 
 DEBUG = "TENASKIT_DEBUG"
 PIPE_CLOSED = 141  # 128 + SIGPIPE
@@ -58,11 +58,6 @@ class GuardedStdout:
 
     def __getattr__(self, name):  # isatty, fileno, encoding: what rich and click ask of a stream
         return getattr(self._stream, name)
-
-
-def one_line(text):
-    """Messages from libraries may span lines; the CLI promises exactly one."""
-    return " ".join(str(text).split())
 
 
 def finish(invoke, debug):
