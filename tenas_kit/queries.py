@@ -132,19 +132,7 @@ def _pattern(space, centre, answered, ranked):
     most promising change of each coordinate not yet tried from the centre, then the rest. A coordinate is
     the part of the cell an edit changes (the supernet's edges whose ops differ, ``arch_to_mask``)."""
     where = _coordinates(space, centre)
-    near = {}  # isomorphism class -> the centre's neighbour in it, whose coordinate is one edit
-    for arch in space.neighbours(space.parse(centre)):
-        near.setdefault(_class(space, arch), arch)
-    effect, before, paid = {}, True, None  # ``paid``: the coordinate of the best answer before the centre's
-    for text in answered:  # in the order answered
-        before = before and text != centre
-        arch = near.get(_class(space, text))
-        if arch is not None:
-            coordinate, change = where(arch), abs(answered[text] - answered[centre])
-            effect[coordinate] = max(effect.get(coordinate, change), change)
-            if before and (paid is None or answered[text] > answered[paid[1]]):
-                paid = coordinate, text
-    paid = paid[0] if paid is not None else None
+    effect, paid = _history(space, centre, answered, where)
     first, once, rest, opened = [], [], [], set()
     for text in ranked:
         coordinate = where(space.parse(text))
@@ -157,6 +145,26 @@ def _pattern(space, centre, answered, ranked):
             rest.append(text)
     rest.sort(key=lambda text: -effect.get(where(space.parse(text)), 0.0))  # stable: the ranker's order within
     return first + once + rest
+
+
+def _history(space, centre, answered, where):
+    """``(effect, paid)``: for each coordinate answered from the centre, the most an answer along it differs
+    from the centre's; and the coordinate of the best answer given before the centre's, the move that made
+    the centre the best (None from the first cell). Only cells along that move are the centre's neighbours
+    and answered before it, so the order answers arrived in does not change it."""
+    near = {}  # isomorphism class -> the centre's neighbour in it, whose coordinate is one edit
+    for arch in space.neighbours(space.parse(centre)):
+        near.setdefault(_class(space, arch), arch)
+    effect, before, paid = {}, True, None
+    for text in answered:  # in the order answered
+        before = before and text != centre
+        arch = near.get(_class(space, text))
+        if arch is not None:
+            coordinate, change = where(arch), abs(answered[text] - answered[centre])
+            effect[coordinate] = max(effect.get(coordinate, change), change)
+            if before and (paid is None or answered[text] > answered[paid[1]]):
+                paid = coordinate, text
+    return effect, paid[0] if paid is not None else None
 
 
 def _coordinates(space, centre):
