@@ -114,8 +114,8 @@ class SearchSpace(Protocol):
 
     @optional
     def neighbours(self, arch: Any) -> list:
-        """The architectures one edit away from ``arch`` (one op changed): where a search that spends queries
-        (``run --queries``) looks next."""
+        """The architectures one edit away from ``arch``, the space saying what an edit is (one edge's op
+        changed, say): where a search that spends queries (``run --queries``) looks next."""
 
     @optional
     def to_json(self, arch: Any) -> dict:

@@ -106,6 +106,9 @@ class Darts:
             features.update(graph_features(edges, tuple(range(INPUTS)), OUTPUT, groups, f"{cell}/"))
         return features
 
+    def neighbours(self, arch):
+        return genotypes.neighbours(arch)
+
     def to_json(self, arch):
         """DARTS's Genotype fields, pairs as [op, input] lists."""
         return {field: [list(item) if isinstance(item, tuple) else item for item in value]

@@ -88,6 +88,23 @@ def canonical(arch):
     return format(representative(arch))
 
 
+def neighbours(arch):
+    """Every genotype one edit from ``arch``, as ``representative`` writes it. An edit changes one (op, input)
+    pair of one cell type: its op to another that a genotype may hold (any but 'none'), or its input to
+    another that the node may read (a cell input or an earlier node) and that its other pair does not. An op
+    change moves one row of the op mask, an input change two (the edge dropped and the edge taken)."""
+    found = []
+    for cell in CELL_TYPES:
+        pairs = getattr(arch, cell)
+        for p, (op, j) in enumerate(pairs):
+            first = p - p % KEEP
+            taken = {i for _, i in pairs[first : first + KEEP]}
+            edits = [(o, j) for o in OPS if o not in (ZERO, op)]
+            edits += [(op, i) for i in range(NODES[p // KEEP]) if i not in taken]
+            found += [representative(arch._replace(**{cell: pairs[:p] + (edit,) + pairs[p + 1 :]})) for edit in edits]
+    return list(dict.fromkeys(found))
+
+
 def to_mask(arch):
     mask = np.zeros((len(CELL_TYPES), len(EDGES), len(OPS)), dtype=bool)
     for c, cell in enumerate(CELL_TYPES):
