@@ -16,13 +16,12 @@ import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
 from tenas_kit.errors import TenasError
 from tenas_kit.learned import Learned, Ranker, encode, learn
-from tenas_kit.textfiles import csv_rows, number, read_text
+from tenas_kit.textfiles import csv_rows, file_and_column, number, read_text
 
 WHAT = "labels file"
 
@@ -49,11 +48,9 @@ def by_class(space, labels):
 
 def _split(spec):
     """``(path, column or None)``: the spec names a file, or a file and a column after its last colon."""
-    if Path(spec).is_file():
-        return Path(spec), None
-    head, colon, column = spec.rpartition(":")
-    if colon and head and Path(head).is_file():
-        return Path(head), column
+    path, column = file_and_column(spec)
+    if path is not None:
+        return path, column
     raise TenasError(f"{WHAT} '{spec}' does not exist; give a CSV with an 'arch' column and a column of values "
                      f"(FILE, or FILE:COLUMN to pick the column).")
 

@@ -18,6 +18,7 @@ from typing import Protocol
 from tenas_kit import contract
 from tenas_kit.contract import short
 from tenas_kit.errors import TenasError, TenasRuntimeError, closest
+from tenas_kit.textfiles import file_and_column
 
 
 class Oracle(Protocol):
@@ -112,11 +113,9 @@ def choose(registry, spec, space):
 
 def _file(spec):
     """``(path, column or None)`` when ``spec`` names an existing file, possibly with ``:COLUMN``."""
-    if Path(spec).is_file():
-        return Path(spec), None
-    head, colon, column = spec.rpartition(":")
-    if colon and head and Path(head).is_file():
-        return Path(head), column
+    path, column = file_and_column(spec)
+    if path is not None:
+        return path, column
     if Path(spec).suffix.lower() == ".csv" or "/" in spec:
         raise TenasError(f"oracle file '{spec}' does not exist; give a CSV with an 'arch' column (FILE or "
                          f"FILE:COLUMN), or a registered oracle or benchmark table.")

@@ -36,6 +36,17 @@ def read_text(path, what):
                          f"save the file as UTF-8.") from None
 
 
+def file_and_column(spec):
+    """``(path, column or None)`` when ``spec`` names an existing file, or a file and one of its columns after
+    the last colon (``FILE:COLUMN``); ``(None, None)`` when it names no file."""
+    if Path(spec).is_file():
+        return Path(spec), None
+    head, colon, column = spec.rpartition(":")
+    if colon and head and Path(head).is_file():
+        return Path(head), column
+    return None, None
+
+
 def csv_rows(text, path, what):
     """``(fields, [("line N", row dict)])`` of CSV text; a row the reader cannot split is refused by line, and
     so is a file whose last line is cut (``check_whole``)."""

@@ -105,6 +105,9 @@ def test_a_benchmark_table_serves_as_an_oracle(tmp_path, registry):
     csv.write_text(f"arch,acc\n{arch},91.5\n")
     from_file = choose(registry, str(csv), space)
     assert from_file.oracle.measure(space, arch, from_file.metric, 0) == 91.5
+    csv.write_text(f"arch,acc,other\n{arch},91.5,42.0\n")
+    column = choose(registry, f"{csv}:other", space)  # FILE:COLUMN picks the column
+    assert column.oracle.measure(space, arch, column.metric, 0) == 42.0
 
 
 @pytest.mark.parametrize("settings, message", [
