@@ -133,9 +133,10 @@ def _pattern(space, centre, answered, ranked):
     the part of the cell an edit changes (the supernet's edges whose ops differ, ``arch_to_mask``)."""
     where = _coordinates(space, centre)
     effect, paid = _history(space, centre, answered, where)
+    coordinate_of = {text: where(space.parse(text)) for text in ranked}
     first, once, rest, opened = [], [], [], set()
     for text in ranked:
-        coordinate = where(space.parse(text))
+        coordinate = coordinate_of[text]
         if coordinate == paid:
             first.append(text)
         elif coordinate not in effect and coordinate not in opened:
@@ -143,7 +144,7 @@ def _pattern(space, centre, answered, ranked):
             once.append(text)
         else:
             rest.append(text)
-    rest.sort(key=lambda text: -effect.get(where(space.parse(text)), 0.0))  # stable: the ranker's order within
+    rest.sort(key=lambda text: -effect.get(coordinate_of[text], 0.0))  # stable: the ranker's order within
     return first + once + rest
 
 
