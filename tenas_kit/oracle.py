@@ -71,7 +71,11 @@ class Chosen:
 
     oracle: object
     metric: str
-    spec: str  # the text that names it again, in any process: ``NAME:METRIC`` or ``FILE:COLUMN``
+    spec: str  # the text the run records and a resumed run must give again: ``NAME:METRIC`` or ``FILE:COLUMN``
+    anywhere: str = ""  # the text that names it in any process, whatever its directory (a file's absolute path)
+
+    def portable(self):
+        return self.anywhere or self.spec
 
     def describe(self):
         return {"oracle": self.spec, "metric": self.metric, "source": self.oracle.description}
@@ -88,7 +92,9 @@ def choose(registry, spec, space):
         from tenas_kit.analysis.accuracy import AccuracyTable
 
         oracle = TableOracle(AccuracyTable(path, column), space)
-        return Chosen(oracle, oracle.metrics[0], f"{path}:{oracle.metrics[0]}")
+        metric = oracle.metrics[0]
+        # A worker on another node, or a Ray worker here, runs in another directory than the command's.
+        return Chosen(oracle, metric, f"{path}:{metric}", f"{path.resolve()}:{metric}")
     name, _, metric = spec.partition(":")
     if name in registry.names("oracle"):
         oracle = registry.get("oracle", name)

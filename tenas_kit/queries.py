@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -245,8 +247,9 @@ def _ask(space, session, run, answered, picks, plan_budget, config, plugins, rep
     spec = plan_budget.chosen.spec
     started = time.perf_counter()
     options = tuple(plan_budget.options.items())
-    handles = {session.submit(OracleJob(tuple(plugins), spec, space.name, arch, config.seed, config.data,
-                                        config.dataset, options)): arch for arch in picks}
+    job = partial(OracleJob, tuple(plugins), plan_budget.chosen.portable(), space.name, seed=config.seed,
+                  data=_anywhere(config.data), dataset=config.dataset, options=options)
+    handles = {session.submit(job(arch=arch)): arch for arch in picks}
     try:
         for handle, value in session.completed(handles):
             arch = handles[handle]
@@ -258,6 +261,11 @@ def _ask(space, session, run, answered, picks, plan_budget, config, plugins, rep
         raise TenasRuntimeError(f"{str(exc).rstrip('.')}; the search stopped with {kept} answer{'s' * (kept != 1)} "
                                 f"kept in '{run.path}.partial': rerun the same command to resume once the oracle "
                                 f"works.") from None
+
+
+def _anywhere(data):
+    """``--data`` as a worker in another directory finds it: a path that exists here, made absolute."""
+    return str(Path(data).resolve()) if data and Path(data).exists() else data
 
 
 def _class(space, arch):

@@ -142,3 +142,31 @@ def test_run_and_show_list_every_query(tmp_path, capsys, oracle):
     code, _, err = call(capsys, "run", "--data", "synthetic", "--queries", "-2", "--oracle", "nb201",
                         "--out", tmp_path / "bad.h5")
     assert code == 2 and err.count("\n") == 1 and "--queries must be" in err
+
+
+class DataPath:
+    """An oracle that uses the search's images: it answers 1 when it is handed their folder by an absolute path."""
+
+    name, description, space, metrics, uses_data = "data_path", "is --data absolute", None, ("absolute",), True
+
+    def measure(self, space, arch, metric, seed, data=None, dataset=None, options=None):
+        from pathlib import Path
+
+        return float(Path(data).is_absolute() and Path(data).is_dir())
+
+
+def test_an_oracle_in_another_directory_finds_data_given_by_a_relative_path(tmp_path, monkeypatch, register_plugin):
+    # A Ray worker runs in a directory of its own: the path must not depend on the command's.
+    import numpy as np
+    from PIL import Image
+
+    register_plugin(plugin_offering(register_oracles=[DataPath()]), "data_path_plugin")
+    for label in ("cat", "dog"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(4):
+            pixels = np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / label / f"{i}.png")
+    monkeypatch.chdir(tmp_path)
+    result = search(config(data="imgs"), out="q.h5", queries=1, oracle="data_path", store="s.h5")
+    assert [a["answer"] for a in read(result.path)["answers"]] == [1.0]
+    assert read(result.path)["config"]["data"] == "imgs"  # the run records what was given

@@ -342,3 +342,26 @@ def test_a_search_with_queries_asks_the_oracle_on_the_cluster_as_the_serial_exec
     asked = [[(a["arch"], a["answer"]) for a in done["answers"]] for done in (serial, through)]
     assert asked[0] == asked[1]
     assert through["architecture"] == serial["architecture"]
+
+
+@needs_ray
+def test_a_csv_oracle_named_by_a_relative_path_is_found_by_the_clusters_workers(cluster, workdir):
+    # The workers run in another directory than the driver; the path is the driver's, relative to its own.
+    import itertools
+
+    from tenas_kit.benchmark import Table
+    from tenas_kit.plugins import registry
+
+    found = registry()
+    space = found.get("space", "nb201")
+    table = Table(found.get("benchmark", "nb201"), space)
+    cells = [space.format(arch) for arch in itertools.product(space.layout.ops, repeat=len(space.layout.edges))]
+    (workdir / "measured.csv").write_text("arch,acc\n" + "".join(f"{c},{table.value(c, 'cifar10')}\n" for c in cells))
+    search = ["run", "--space", "nb201", "--proxies", "params", "--data", "imgs", "--repeats", "1", "--seed", "1",
+              "--queries", "2", "--query-batch", "2", "--out", "csv-oracle.h5", "--executor", "ray",
+              "--ray-address", cluster.address]
+    through = run(workdir, *search, "--oracle", "measured.csv")
+    assert through.returncode == 0, through.stderr
+    answers = read(workdir / "csv-oracle.h5")["answers"]
+    assert [a["answer"] for a in answers] == [table.value(a["arch"], "cifar10") for a in answers]
+    assert len(answers) == 2
