@@ -58,7 +58,7 @@ class Ranker(Protocol):
 class Learned:
     predicted: np.ndarray  # the fitted model's value for every row of the features
     cv_tau: float  # Kendall tau of out-of-fold predictions against the labels (NaN when it has no value)
-    rule_tau: float  # the training-free rule's Kendall tau against the same labels
+    rule_tau: float  # the training-free rule's Kendall tau against the same labels, on the same pairs
     folds: int
 
 
@@ -87,8 +87,9 @@ def learn(ranker, features, rows, labels, seed, folds=FOLDS):
     train = features.rows(rows)
     predicted = _predict(ranker, train, labels, features, seed)
     folds = min(folds, len(rows))
-    cv_tau = _cross_validated(ranker, train, labels, seed, folds) if folds >= 2 else float("nan")
-    return Learned(predicted, cv_tau, _tau(train.column(RULE), labels), folds if folds >= 2 else 0)
+    if folds < 2:
+        return Learned(predicted, float("nan"), _tau(train.column(RULE), labels), 0)
+    return Learned(predicted, *_cross_validated(ranker, train, labels, seed, folds), folds)
 
 
 def _predict(ranker, train, labels, rows, seed):
@@ -101,15 +102,27 @@ def _predict(ranker, train, labels, rows, seed):
 
 
 def _cross_validated(ranker, train, labels, seed, folds):
-    """Kendall tau of every labelled row's prediction by a model fitted without its fold."""
+    """``(model's tau, rule's tau)``: each labelled row predicted by a model fitted without its fold, and Kendall
+    tau taken over the pairs of rows held out together, as is the rule's. Each fold's model orders only the
+    rows it predicts; pooled across folds, their offsets would count against the model, so that with tens of
+    labels the model looked worse than the rule where it ranked the unlabelled cells better."""
     from tenas_kit.seeds import numpy_rng
 
     fold_of = numpy_rng(seed, "folds").permutation(len(labels)) % folds
-    out = np.empty(len(labels))
+    rule, taus, pairs = train.column(RULE), [], []
     for fold in range(folds):
         held = fold_of == fold
-        out[held] = _predict(ranker, train.rows(~held), labels[~held], train.rows(held), seed)
-    return _tau(out, labels)
+        out = _predict(ranker, train.rows(~held), labels[~held], train.rows(held), seed)
+        taus.append((_tau(out, labels[held]), _tau(rule[held], labels[held])))
+        pairs.append(held.sum() * (held.sum() - 1) / 2)
+    return tuple(_pair_weighted([fold[k] for fold in taus], pairs) for k in (0, 1))
+
+
+def _pair_weighted(taus, pairs):
+    """The mean of the folds' taus, each weighted by its pairs; folds where tau has no value left out."""
+    taus, pairs = np.asarray(taus, dtype=float), np.asarray(pairs, dtype=float)
+    kept = np.isfinite(taus) & (pairs > 0)
+    return float(np.average(taus[kept], weights=pairs[kept])) if kept.any() else float("nan")
 
 
 def _tau(values, labels):

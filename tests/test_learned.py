@@ -262,3 +262,40 @@ def test_darts_features_count_the_paths_of_each_cell_into_its_concatenated_outpu
             paths = sum(np.linalg.matrix_power(adjacency, k)[6, :2].sum() for k in range(1, 7))
             assert features[f"{cell}/paths:any"] == paths
             assert features[f"{cell}/count:none"] == 14 - 8
+
+
+class Offset:
+    """Orders the cells it predicts perfectly, on a scale that shifts with the labels it was fitted on."""
+
+    name, description = "offset", "the first feature plus a shift of its own"
+
+    def fit(self, features, labels, seed):
+        shift = -100.0 * float(np.mean(labels))
+
+        class Shifted:
+            def predict(self, rows):
+                return rows.values[:, 0] + shift
+
+        return Shifted()
+
+
+def test_cross_validation_judges_each_fold_on_the_cells_it_predicted_together():
+    # Pooled over folds, the shifts would scramble the order; within each fold it is perfect.
+    labels = np.arange(30.0)
+    learnt = learned.learn(Offset(), features_of(labels), np.arange(30), labels, seed=0)
+    assert learnt.cv_tau == pytest.approx(1.0) and learnt.rule_tau == pytest.approx(-1.0)
+
+
+def test_the_rules_cross_validated_tau_is_taken_over_the_same_pairs_as_the_models():
+    from scipy.stats import kendalltau
+
+    from tenas_kit.seeds import numpy_rng
+
+    labels, rule = np.arange(30.0), np.random.default_rng(1).permutation(30).astype(float)
+    features = learned.Features(("proxy:x", learned.RULE), np.column_stack([labels, rule]))
+    learnt = learned.learn(FirstColumn(), features, np.arange(30), labels, seed=4)
+    fold_of = numpy_rng(4, "folds").permutation(30) % 5  # the folds learn draws, worked out again here
+    by_fold = [kendalltau(rule[fold_of == k], labels[fold_of == k]).statistic for k in range(5)]
+    pairs = [np.sum(fold_of == k) * (np.sum(fold_of == k) - 1) / 2 for k in range(5)]
+    assert learnt.rule_tau == pytest.approx(np.average(by_fold, weights=pairs))
+    assert learnt.rule_tau != pytest.approx(kendalltau(rule, labels).statistic, abs=1e-3)  # not all the pairs
