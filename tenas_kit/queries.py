@@ -248,7 +248,7 @@ def _ask(space, session, run, answered, picks, plan_budget, config, plugins, rep
     started = time.perf_counter()
     options = tuple(plan_budget.options.items())
     job = partial(OracleJob, tuple(plugins), plan_budget.chosen.portable(), space.name, seed=config.seed,
-                  data=_anywhere(config.data), dataset=config.dataset, options=options)
+                  data=_anywhere(config.data, plugins), dataset=config.dataset, options=options)
     handles = {session.submit(job(arch=arch)): arch for arch in picks}
     try:
         for handle, value in session.completed(handles):
@@ -263,9 +263,20 @@ def _ask(space, session, run, answered, picks, plan_budget, config, plugins, rep
                                 f"works.") from None
 
 
-def _anywhere(data):
-    """``--data`` as a worker in another directory finds it: a path that exists here, made absolute."""
-    return str(Path(data).resolve()) if data and Path(data).exists() else data
+def _anywhere(data, plugins):
+    """``--data`` as a worker in another directory finds it: a path that exists here, made absolute where the
+    same data source reads it either way (a source's name that is also a folder here stays the name)."""
+    from tenas_kit import plugins as pluginmod
+    from tenas_kit.data import find_source
+
+    if not data or not Path(data).exists():
+        return data
+    registry, absolute = pluginmod.registry(tuple(plugins)), str(Path(data).resolve())
+    try:
+        same = find_source(registry, data)[0] is find_source(registry, absolute)[0]
+    except TenasError:
+        return data
+    return absolute if same else data
 
 
 def _class(space, arch):

@@ -170,3 +170,6 @@ def test_an_oracle_in_another_directory_finds_data_given_by_a_relative_path(tmp_
     result = search(config(data="imgs"), out="q.h5", queries=1, oracle="data_path", store="s.h5")
     assert [a["answer"] for a in read(result.path)["answers"]] == [1.0]
     assert read(result.path)["config"]["data"] == "imgs"  # the run records what was given
+    (tmp_path / "imgs").rename(tmp_path / "synthetic")  # a folder named as a source: the name still wins
+    named = search(config(data="synthetic"), out="n.h5", queries=1, oracle="data_path", store="s.h5")
+    assert [a["answer"] for a in read(named.path)["answers"]] == [0.0]
