@@ -100,7 +100,7 @@ def rank_command(store, out, n=400, batch=4):
 
 def test_killed_writer_leaves_a_store_that_opens_and_resumes(tmp_path):
     store, out = tmp_path / "s.h5", tmp_path / "r.csv"
-    n = 200  # about 20 s of work; commits every 0.5 s, so the kill lands mid-run after a commit
+    n = 100  # about 10 s of work; commits every 0.5 s, so the kill lands mid-run after a commit
     env = dict(os.environ, TENASKIT_COMMIT_SECONDS="0.5")
     process = subprocess.Popen(rank_command(store, out, n, 24), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
