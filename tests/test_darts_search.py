@@ -26,12 +26,22 @@ def assert_valid_genotype_text(text):
         assert f"{cell}_concat=[2, 3, 4, 5]" in text
 
 
-# Seeds 1 and 2 add minutes and no new code path: `pytest -m slow` runs them.
-@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
-def test_search_finds_a_valid_genotype(tmp_path, registry, seed):
+def darts_search(folder, seed):
     config = SearchConfig(space="darts", proxies=[("regions", 1.0)], data="synthetic", repeats=1, seed=seed,
                           options={"region_samples": 32})
-    arch, path = search(config, out=tmp_path / "darts.h5", workers=1)
+    return search(config, out=folder / "darts.h5", workers=1)
+
+
+@pytest.fixture(scope="module")
+def seed_0(tmp_path_factory):
+    """The seed-0 search, run once for the tests that read its result."""
+    return darts_search(tmp_path_factory.mktemp("darts"), 0)
+
+
+# Seeds 1 and 2 add minutes and no new code path: `pytest -m slow` runs them.
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.slow), pytest.param(2, marks=pytest.mark.slow)])
+def test_search_finds_a_valid_genotype(tmp_path, registry, seed, request):
+    arch, path = request.getfixturevalue("seed_0") if seed == 0 else darts_search(tmp_path, seed)
     assert_valid_genotype_text(arch)
     space = registry.get("space", "darts")
     assert space.format(space.parse(arch)) == arch
@@ -42,10 +52,8 @@ def test_search_finds_a_valid_genotype(tmp_path, registry, seed):
     assert (mask.sum(axis=2) <= 1).all() and mask.sum() == 16
 
 
-def test_export_darts_and_json(tmp_path, registry):
-    config = SearchConfig(space="darts", proxies=[("regions", 1.0)], data="synthetic", repeats=1, seed=5,
-                          options={"region_samples": 32, "prune_number": 6})
-    arch, path = search(config, out=tmp_path / "darts.h5", workers=1)
+def test_export_darts_and_json(seed_0):
+    arch, path = seed_0
     text = tenaskit("export", path, "--format", "darts")
     assert text.returncode == 0 and text.stdout.strip() == arch
     payload = json.loads(tenaskit("export", path, "--format", "json").stdout)
