@@ -57,7 +57,7 @@ class Ranker(Protocol):
 @dataclass(frozen=True)
 class Learned:
     predicted: np.ndarray  # the fitted model's value for every row of the features
-    cv_tau: float  # Kendall tau of out-of-fold predictions against the labels (NaN when it has no value)
+    cv_tau: float  # Kendall tau of out-of-fold predictions against the labels, within folds (NaN: no value)
     rule_tau: float  # the training-free rule's Kendall tau against the same labels, on the same pairs
     folds: int
 
@@ -109,13 +109,14 @@ def _cross_validated(ranker, train, labels, seed, folds):
     from tenas_kit.seeds import numpy_rng
 
     fold_of = numpy_rng(seed, "folds").permutation(len(labels)) % folds
-    rule, taus, pairs = train.column(RULE), [], []
+    rule, model_taus, rule_taus, pairs = train.column(RULE), [], [], []
     for fold in range(folds):
         held = fold_of == fold
         out = _predict(ranker, train.rows(~held), labels[~held], train.rows(held), seed)
-        taus.append((_tau(out, labels[held]), _tau(rule[held], labels[held])))
+        model_taus.append(_tau(out, labels[held]))
+        rule_taus.append(_tau(rule[held], labels[held]))
         pairs.append(held.sum() * (held.sum() - 1) / 2)
-    return tuple(_pair_weighted([fold[k] for fold in taus], pairs) for k in (0, 1))
+    return _pair_weighted(model_taus, pairs), _pair_weighted(rule_taus, pairs)
 
 
 def _pair_weighted(taus, pairs):
