@@ -195,7 +195,7 @@ class RaySession:
             if cancel:
                 # Queued tasks are dropped and running ones end with their worker process; the cluster starts
                 # fresh workers for whoever comes next.
-                for ref in list(self.running):
+                for ref in self._unfinished():
                     try:
                         self.ray.cancel(ref, force=True)
                     except Exception:  # a task that just finished cannot be cancelled; nothing is lost
@@ -207,6 +207,19 @@ class RaySession:
         finally:
             if self.owned:
                 self.ray.shutdown()
+
+    def _unfinished(self):
+        """The running tasks whose results have not arrived. Cancelling a task whose reply is arriving races
+        inside Ray's core worker, which then aborts the process (ray-project/ray#54846): a task that has ended
+        is left alone, which narrows that window to the replies in flight."""
+        running = list(self.running)
+        if not running:
+            return running
+        try:
+            _, waiting = self.ray.wait(running, num_returns=len(running), timeout=0, fetch_local=False)
+        except Exception:  # noqa: BLE001 - the cluster may be gone; then cancel them all as before
+            return running
+        return waiting
 
     @staticmethod
     def _interruptible(call, *args, **kwargs):
